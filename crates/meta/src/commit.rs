@@ -1,0 +1,203 @@
+//! Commits: immutable, named by the hash of their content.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::encoding;
+
+/// A commit's id: lowercase hex of the BLAKE3 hash of its encoded content.
+pub type CommitId = String;
+
+/// A commit as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    /// 0 parents (the first commit), 1, or 2 (a merge: destination first, then source).
+    pub parents: Vec<CommitId>,
+    /// The id of the metarange that lists the commit's tree.
+    pub metarange: String,
+    /// The commit message.
+    pub message: String,
+    /// Who committed.
+    pub committer: String,
+    /// Commit time, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// User metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// 1 + the largest generation of the parents (1 for a root); orders history walks.
+    pub generation: u64,
+}
+
+impl Commit {
+    /// Encode the commit and compute its id.
+    pub(crate) fn encode_with_id(&self) -> (CommitId, Vec<u8>) {
+        let bytes = encoding::encode(self);
+        (encoding::content_id(&bytes), bytes)
+    }
+}
+
+/// What a caller supplies to make a commit.
+#[derive(Debug, Clone, Default)]
+pub struct CommitRequest {
+    /// The message.
+    pub message: String,
+    /// Who commits.
+    pub committer: String,
+    /// User metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Make the commit even when nothing changed.
+    pub allow_empty: bool,
+}
+
+impl CommitRequest {
+    /// A request with a message and committer.
+    pub fn new(message: impl Into<String>, committer: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            committer: committer.into(),
+            ..Default::default()
+        }
+    }
+}
+
+mod ops {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::{Commit, CommitId, CommitRequest};
+    use crate::branch::{BranchRecord, CAS_ATTEMPTS};
+    use crate::encoding;
+    use crate::engine::Engine;
+    use crate::error::{Error, ErrorKind, Result};
+    use crate::keys;
+    use crate::kv::{KvExt, WriteBatch};
+    use crate::repo::Repository;
+    use crate::staging::{StagedValue, decode_staged, new_token};
+    use crate::tree::Change;
+
+    impl Engine {
+        /// Commit a branch's uncommitted changes. Atomic: the staging area is sealed first,
+        /// so writes that arrive meanwhile go to a fresh one and into the next commit.
+        /// Refused when nothing changed, unless `allow_empty`.
+        pub async fn commit(
+            &self,
+            repo: &str,
+            branch: &str,
+            request: CommitRequest,
+        ) -> Result<(CommitId, Arc<Commit>)> {
+            let repo = self.repository(repo).await?;
+            let key = keys::branch(&repo.instance, branch);
+            let kv = &self.inner.kv;
+            for _ in 0..CAS_ATTEMPTS {
+                let (bytes, record) = self.branch_record(&repo, branch).await?;
+                // Seal: new writes go to a fresh token from here on.
+                let mut sealed_tokens = vec![record.staging.clone()];
+                sealed_tokens.extend(record.sealed.iter().cloned());
+                let sealed = BranchRecord {
+                    head: record.head.clone(),
+                    staging: new_token(),
+                    sealed: sealed_tokens.clone(),
+                };
+                let sealed_bytes = encoding::encode(&sealed);
+                if !kv
+                    .compare_and_swap(&key, Some(&bytes), Some(&sealed_bytes))
+                    .await?
+                {
+                    continue;
+                }
+
+                let changes = self.sealed_changes(&repo, &sealed_tokens).await?;
+                let base = self.commit_tree(&repo, &record.head).await?;
+                let applied = self
+                    .inner
+                    .trees
+                    .apply(&repo.instance, &base, &changes)
+                    .await?;
+                let base_commit = self.commit_record(&repo, &record.head).await?;
+                if applied.id == base_commit.metarange && !request.allow_empty {
+                    // Nothing to commit: reopen the branch with the fresh token and drop
+                    // the sealed ones, whose changes were all no-ops.
+                    let reopened = BranchRecord {
+                        sealed: vec![],
+                        ..sealed
+                    };
+                    if kv
+                        .compare_and_swap(
+                            &key,
+                            Some(&sealed_bytes),
+                            Some(&encoding::encode(&reopened)),
+                        )
+                        .await?
+                    {
+                        self.drop_staging(&repo, &sealed_tokens).await?;
+                    }
+                    return Err(Error::invalid(format!(
+                        "no changes to commit on branch {branch:?}"
+                    )));
+                }
+
+                let commit = self
+                    .new_commit(&repo, vec![record.head.clone()], applied.id, &request)
+                    .await?;
+                let (commit_id, commit_bytes) = commit.encode_with_id();
+                let done = BranchRecord {
+                    head: commit_id.clone(),
+                    staging: sealed.staging.clone(),
+                    sealed: vec![],
+                };
+                let mut batch = WriteBatch::new();
+                for (k, v) in applied.records {
+                    batch.put(k, v);
+                }
+                batch.put(keys::commit(&repo.instance, &commit_id), commit_bytes);
+                batch.require(key.clone(), Some(sealed_bytes));
+                batch.put(key.clone(), encoding::encode(&done));
+                match kv.write(batch).await {
+                    Ok(()) => {
+                        self.drop_staging(&repo, &sealed_tokens).await?;
+                        let commit = Arc::new(commit);
+                        self.inner.commits.insert(commit_id.clone(), commit.clone());
+                        return Ok((commit_id, commit));
+                    }
+                    // Another commit sealed on top of ours, or the branch was reset or
+                    // merged into: our tokens are in its hands now, or gone. Start over.
+                    Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(Error::conflict(format!(
+                "branch {branch:?} kept changing during the commit; try again"
+            )))
+        }
+
+        /// A commit by ref expression.
+        pub async fn get_commit(
+            &self,
+            repo: &str,
+            reference: &str,
+        ) -> Result<(CommitId, Arc<Commit>)> {
+            let repo = self.repository(repo).await?;
+            let id = self.resolve(&repo, reference).await?.commit;
+            let c = self.commit_record(&repo, &id).await?;
+            Ok((id, c))
+        }
+
+        /// The staged changes of sealed tokens (newest first), merged, sorted by path.
+        pub(crate) async fn sealed_changes(
+            &self,
+            repo: &Repository,
+            tokens: &[String],
+        ) -> Result<Vec<Change>> {
+            let mut merged: BTreeMap<String, StagedValue> = BTreeMap::new();
+            for token in tokens.iter().rev() {
+                let prefix = keys::staging_prefix(&repo.instance, token);
+                for (k, v) in self.inner.kv.scan_prefix(&prefix, 10_000).await? {
+                    let path = String::from_utf8(k[prefix.len()..].to_vec())
+                        .map_err(|_| Error::corrupt("staged path is not UTF-8"))?;
+                    merged.insert(path, decode_staged(&v)?);
+                }
+            }
+            Ok(merged.into_iter().collect())
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! Differences between trees, and a branch's uncommitted changes. Two trees are walked
+//! side by side; a range that both share by name is passed over unread, so the cost
+//! follows the size of the change, not of the trees.
+
+use std::sync::Arc;
+
+use crate::engine::Engine;
+use crate::entry::Entry;
+use crate::error::Result;
+use crate::metarange::MetaRange;
+use crate::tree::{Peek, TreeCursor, TreeStore};
+
+/// How a path differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Only on the right.
+    Added,
+    /// Only on the left.
+    Removed,
+    /// On both, different.
+    Changed,
+}
+
+/// One differing path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffEntry {
+    /// The path.
+    pub path: String,
+    /// How it differs.
+    pub kind: ChangeKind,
+    /// The entry on the left (the old side), if any.
+    pub left: Option<Entry>,
+    /// The entry on the right (the new side), if any.
+    pub right: Option<Entry>,
+}
+
+/// How to diff.
+#[derive(Debug, Clone, Default)]
+pub struct DiffOptions {
+    /// Only paths under this prefix.
+    pub prefix: String,
+    /// Only paths strictly after this one (paging).
+    pub after: Option<String>,
+    /// At most this many; 0 means 1000.
+    pub limit: usize,
+}
+
+/// A page of differences.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiffPage {
+    /// Differences in path order.
+    pub changes: Vec<DiffEntry>,
+    /// More follow.
+    pub has_more: bool,
+}
+
+/// Walks two trees and yields their differences in path order.
+pub(crate) struct TreeDiff<'a> {
+    left: TreeCursor<'a>,
+    right: TreeCursor<'a>,
+    prefix: String,
+}
+
+impl<'a> TreeDiff<'a> {
+    pub async fn new(
+        store: &'a TreeStore,
+        repo: &str,
+        left: Arc<MetaRange>,
+        right: Arc<MetaRange>,
+        prefix: &str,
+        after: Option<&str>,
+    ) -> Result<Self> {
+        let mut d = Self {
+            left: TreeCursor::new(store, repo, left),
+            right: TreeCursor::new(store, repo, right),
+            prefix: prefix.to_string(),
+        };
+        let mut start = prefix.as_bytes().to_vec();
+        if let Some(a) = after
+            && a.as_bytes() >= start.as_slice()
+        {
+            start = a.as_bytes().to_vec();
+            start.push(0);
+        }
+        if !start.is_empty() {
+            d.left.seek(&start).await?;
+            d.right.seek(&start).await?;
+        }
+        Ok(d)
+    }
+
+    pub async fn next(&mut self) -> Result<Option<DiffEntry>> {
+        loop {
+            self.left.settle();
+            self.right.settle();
+            if let (Peek::Range(a), Peek::Range(b)) = (self.left.peek(), self.right.peek())
+                && a.id == b.id
+            {
+                self.left.skip_range();
+                self.right.skip_range();
+                continue;
+            }
+            let (lp, rp) = (self.left.peek(), self.right.peek());
+            let min = match (lp.key(), rp.key()) {
+                (None, None) => return Ok(None),
+                (Some(l), None) => l,
+                (None, Some(r)) => r,
+                (Some(l), Some(r)) => l.min(r),
+            }
+            .to_string();
+            if !min.starts_with(&self.prefix) && min.as_str() > self.prefix.as_str() {
+                return Ok(None);
+            }
+            // Read a range only when its first path is the next one to compare.
+            let mut loaded = false;
+            if let Peek::Range(r) = self.left.peek()
+                && r.min_key == min
+            {
+                self.left.fill().await?;
+                loaded = true;
+            }
+            if let Peek::Range(r) = self.right.peek()
+                && r.min_key == min
+            {
+                self.right.fill().await?;
+                loaded = true;
+            }
+            if loaded {
+                continue;
+            }
+            let l = match self.left.peek() {
+                Peek::Entry(e) if e.0 == min => Some(e.1.clone()),
+                _ => None,
+            };
+            let r = match self.right.peek() {
+                Peek::Entry(e) if e.0 == min => Some(e.1.clone()),
+                _ => None,
+            };
+            if l.is_some() {
+                self.left.advance();
+            }
+            if r.is_some() {
+                self.right.advance();
+            }
+            let kind = match (&l, &r) {
+                (Some(a), Some(b)) if a == b => continue,
+                (Some(_), Some(_)) => ChangeKind::Changed,
+                (Some(_), None) => ChangeKind::Removed,
+                (None, Some(_)) => ChangeKind::Added,
+                (None, None) => unreachable!("min came from one side"),
+            };
+            if !min.starts_with(&self.prefix) {
+                continue;
+            }
+            return Ok(Some(DiffEntry {
+                path: min,
+                kind,
+                left: l,
+                right: r,
+            }));
+        }
+    }
+}
+
+impl Engine {
+    /// Differences from `left` to `right` (committed states of both refs).
+    pub async fn diff(
+        &self,
+        repo: &str,
+        left: &str,
+        right: &str,
+        options: &DiffOptions,
+    ) -> Result<DiffPage> {
+        let repo = self.repository(repo).await?;
+        let l = self.resolve(&repo, left).await?.commit;
+        let r = self.resolve(&repo, right).await?.commit;
+        let lt = self.commit_tree(&repo, &l).await?;
+        let rt = self.commit_tree(&repo, &r).await?;
+        self.diff_trees(&repo.instance, lt, rt, options).await
+    }
+
+    /// Differences between two trees by metarange id (for checks that see a would-be tree).
+    pub async fn diff_tree_ids(
+        &self,
+        repo: &str,
+        left_tree: &str,
+        right_tree: &str,
+        options: &DiffOptions,
+    ) -> Result<DiffPage> {
+        let repo = self.repository(repo).await?;
+        let lt = self
+            .inner
+            .trees
+            .metarange(&repo.instance, left_tree)
+            .await?;
+        let rt = self
+            .inner
+            .trees
+            .metarange(&repo.instance, right_tree)
+            .await?;
+        self.diff_trees(&repo.instance, lt, rt, options).await
+    }
+
+    async fn diff_trees(
+        &self,
+        instance: &str,
+        left: Arc<MetaRange>,
+        right: Arc<MetaRange>,
+        options: &DiffOptions,
+    ) -> Result<DiffPage> {
+        let limit = if options.limit == 0 {
+            1000
+        } else {
+            options.limit
+        };
+        let mut walk = TreeDiff::new(
+            &self.inner.trees,
+            instance,
+            left,
+            right,
+            &options.prefix,
+            options.after.as_deref(),
+        )
+        .await?;
+        let mut page = DiffPage::default();
+        while let Some(d) = walk.next().await? {
+            if page.changes.len() == limit {
+                page.has_more = true;
+                break;
+            }
+            page.changes.push(d);
+        }
+        Ok(page)
+    }
+
+    /// A branch's uncommitted changes against its head.
+    pub async fn diff_uncommitted(
+        &self,
+        repo: &str,
+        branch: &str,
+        options: &DiffOptions,
+    ) -> Result<DiffPage> {
+        let limit = if options.limit == 0 {
+            1000
+        } else {
+            options.limit
+        };
+        let repo = self.repository(repo).await?;
+        let (_, record) = self.branch_record(&repo, branch).await?;
+        let staged = self.sealed_changes(&repo, &record.tokens()).await?;
+        let tree = self.commit_tree(&repo, &record.head).await?;
+        let mut cursor = TreeCursor::new(&self.inner.trees, &repo.instance, tree);
+        let mut page = DiffPage::default();
+        for (path, value) in staged {
+            if !path.starts_with(&options.prefix)
+                || options.after.as_ref().is_some_and(|a| path <= *a)
+            {
+                continue;
+            }
+            cursor.seek(path.as_bytes()).await?;
+            let committed = cursor
+                .current()
+                .filter(|(p, _)| *p == path)
+                .map(|(_, e)| e.clone());
+            let kind = match (&committed, &value) {
+                (None, None) => continue,
+                (Some(a), Some(b)) if a == b => continue,
+                (Some(_), Some(_)) => ChangeKind::Changed,
+                (Some(_), None) => ChangeKind::Removed,
+                (None, Some(_)) => ChangeKind::Added,
+            };
+            if page.changes.len() == limit {
+                page.has_more = true;
+                break;
+            }
+            page.changes.push(DiffEntry {
+                path,
+                kind,
+                left: committed,
+                right: value,
+            });
+        }
+        Ok(page)
+    }
+}

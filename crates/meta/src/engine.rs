@@ -1,0 +1,201 @@
+//! The engine: one handle over the metadata store, the trees, the physical storage, the
+//! clock and the pre-merge hooks. Each concept's operations live in that concept's module
+//! as `impl Engine` blocks; this module holds construction and the shared lookups.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use quick_cache::sync::Cache;
+
+use crate::branch::BranchRecord;
+use crate::clock::{Clock, SystemClock};
+use crate::commit::{Commit, CommitId};
+use crate::encoding;
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::kv::Kv;
+use crate::kv::embedded::EmbeddedKv;
+use crate::merge::MergeHook;
+use crate::metarange::MetaRange;
+use crate::repo::Repository;
+use crate::storage::{NamespaceStore, Storage};
+use crate::tree::TreeStore;
+
+/// The smallest part S3 accepts in a multipart upload, but for the last one.
+pub const S3_MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+/// The versioned metadata engine. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub kv: Arc<dyn Kv>,
+    pub trees: TreeStore,
+    pub storage: Storage,
+    pub clock: Arc<dyn Clock>,
+    pub hooks: Vec<Arc<dyn MergeHook>>,
+    pub commits: Cache<CommitId, Arc<Commit>>,
+    pub min_part_size: u64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Engine`].
+pub struct EngineBuilder {
+    kv: Arc<dyn Kv>,
+    local_root: PathBuf,
+    clock: Arc<dyn Clock>,
+    hooks: Vec<Arc<dyn MergeHook>>,
+    min_part_size: u64,
+}
+
+impl EngineBuilder {
+    /// An engine over `kv`, with `local://` namespaces as folders under `local_root`.
+    pub fn new(kv: Arc<dyn Kv>, local_root: impl Into<PathBuf>) -> Self {
+        Self {
+            kv,
+            local_root: local_root.into(),
+            clock: Arc::new(SystemClock),
+            hooks: Vec::new(),
+            min_part_size: S3_MIN_PART_SIZE,
+        }
+    }
+
+    /// Use `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Run `hook` before every merge.
+    pub fn with_merge_hook(mut self, hook: Arc<dyn MergeHook>) -> Self {
+        self.hooks.push(hook);
+        self
+    }
+
+    /// The minimum size of every multipart part but the last (S3: 5 MiB).
+    pub fn with_min_part_size(mut self, bytes: u64) -> Self {
+        self.min_part_size = bytes;
+        self
+    }
+
+    /// The engine.
+    pub fn build(self) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                trees: TreeStore::new(self.kv.clone()),
+                kv: self.kv,
+                storage: Storage::new(self.local_root),
+                clock: self.clock,
+                hooks: self.hooks,
+                commits: Cache::new(16_384),
+                min_part_size: self.min_part_size,
+            }),
+        }
+    }
+}
+
+impl Engine {
+    /// A builder over `kv`, with local namespaces under `local_root`.
+    pub fn builder(kv: Arc<dyn Kv>, local_root: impl Into<PathBuf>) -> EngineBuilder {
+        EngineBuilder::new(kv, local_root)
+    }
+
+    /// The embedded default: metadata in `DATA_DIR/meta.redb`, local namespaces under
+    /// `DATA_DIR/storage`. Must be called inside a tokio runtime.
+    pub fn open_embedded(data_dir: impl AsRef<Path>) -> Result<EngineBuilder> {
+        let dir = data_dir.as_ref();
+        std::fs::create_dir_all(dir)?;
+        let kv = EmbeddedKv::open(dir.join("meta.redb"))?;
+        Ok(EngineBuilder::new(Arc::new(kv), dir.join("storage")))
+    }
+
+    /// The metadata store.
+    pub fn kv(&self) -> &Arc<dyn Kv> {
+        &self.inner.kv
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// The physical store of a repository's namespace.
+    pub async fn namespace_store(&self, repo: &str) -> Result<Arc<NamespaceStore>> {
+        let r = self.repository(repo).await?;
+        self.inner.storage.namespace(&r.storage_namespace)
+    }
+
+    pub(crate) fn storage_of(&self, repo: &Repository) -> Result<Arc<NamespaceStore>> {
+        self.inner.storage.namespace(&repo.storage_namespace)
+    }
+
+    /// The branch record and its exact stored bytes (for compare-and-swap).
+    pub(crate) async fn branch_record(
+        &self,
+        repo: &Repository,
+        branch: &str,
+    ) -> Result<(Vec<u8>, BranchRecord)> {
+        let bytes = self
+            .inner
+            .kv
+            .get(&keys::branch(&repo.instance, branch))
+            .await?
+            .ok_or_else(|| Error::not_found(format!("branch {branch:?}")))?;
+        let record = encoding::decode(&bytes, "branch")?;
+        Ok((bytes, record))
+    }
+
+    /// A commit by full id.
+    pub(crate) async fn commit_record(&self, repo: &Repository, id: &str) -> Result<Arc<Commit>> {
+        if let Some(c) = self.inner.commits.get(id) {
+            return Ok(c);
+        }
+        let bytes = self
+            .inner
+            .kv
+            .get(&keys::commit(&repo.instance, id))
+            .await?
+            .ok_or_else(|| Error::not_found(format!("commit {id}")))?;
+        let c = Arc::new(encoding::decode::<Commit>(&bytes, "commit")?);
+        self.inner.commits.insert(id.to_string(), c.clone());
+        Ok(c)
+    }
+
+    /// The tree of a commit.
+    pub(crate) async fn commit_tree(&self, repo: &Repository, id: &str) -> Result<Arc<MetaRange>> {
+        let c = self.commit_record(repo, id).await?;
+        self.inner
+            .trees
+            .metarange(&repo.instance, &c.metarange)
+            .await
+    }
+
+    /// Build a commit record with the generation derived from its parents.
+    pub(crate) async fn new_commit(
+        &self,
+        repo: &Repository,
+        parents: Vec<CommitId>,
+        metarange: String,
+        request: &crate::commit::CommitRequest,
+    ) -> Result<Commit> {
+        let mut generation = 0;
+        for p in &parents {
+            generation = generation.max(self.commit_record(repo, p).await?.generation);
+        }
+        Ok(Commit {
+            parents,
+            metarange,
+            message: request.message.clone(),
+            committer: request.committer.clone(),
+            created_ms: self.now_ms(),
+            metadata: request.metadata.clone(),
+            generation: generation + 1,
+        })
+    }
+}

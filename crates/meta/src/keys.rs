@@ -1,0 +1,70 @@
+//! The layout of metadata keys. Every family starts with one letter; everything inside a
+//! repository is keyed by the repository's instance id, so that a deleted repository's
+//! leftovers can never reappear under a new repository of the same name.
+
+/// `r/{name}` -> repository record.
+pub(crate) fn repo(name: &str) -> Vec<u8> {
+    format!("r/{name}").into_bytes()
+}
+pub(crate) fn repo_prefix() -> Vec<u8> {
+    b"r/".to_vec()
+}
+/// `b/{repo}/{branch}` -> branch record.
+pub(crate) fn branch(repo: &str, name: &str) -> Vec<u8> {
+    format!("b/{repo}/{name}").into_bytes()
+}
+pub(crate) fn branch_prefix(repo: &str) -> Vec<u8> {
+    format!("b/{repo}/").into_bytes()
+}
+/// `t/{repo}/{tag}` -> commit id.
+pub(crate) fn tag(repo: &str, name: &str) -> Vec<u8> {
+    format!("t/{repo}/{name}").into_bytes()
+}
+pub(crate) fn tag_prefix(repo: &str) -> Vec<u8> {
+    format!("t/{repo}/").into_bytes()
+}
+/// `c/{repo}/{commit id}` -> commit.
+pub(crate) fn commit(repo: &str, id: &str) -> Vec<u8> {
+    format!("c/{repo}/{id}").into_bytes()
+}
+pub(crate) fn commit_prefix(repo: &str) -> Vec<u8> {
+    format!("c/{repo}/").into_bytes()
+}
+/// `g/{repo}/{range id}` -> range.
+pub(crate) fn range(repo: &str, id: &str) -> Vec<u8> {
+    format!("g/{repo}/{id}").into_bytes()
+}
+/// `m/{repo}/{metarange id}` -> metarange.
+pub(crate) fn metarange(repo: &str, id: &str) -> Vec<u8> {
+    format!("m/{repo}/{id}").into_bytes()
+}
+/// `s/{repo}/{token}/{path}` -> staged value (entry or tombstone).
+pub(crate) fn staged(repo: &str, token: &str, path: &[u8]) -> Vec<u8> {
+    let mut k = staging_prefix(repo, token);
+    k.extend_from_slice(path);
+    k
+}
+pub(crate) fn staging_prefix(repo: &str, token: &str) -> Vec<u8> {
+    format!("s/{repo}/{token}/").into_bytes()
+}
+/// `u/{repo}/{upload id}` -> multipart upload.
+pub(crate) fn upload(repo: &str, id: &str) -> Vec<u8> {
+    format!("u/{repo}/{id}").into_bytes()
+}
+pub(crate) fn upload_prefix(repo: &str) -> Vec<u8> {
+    format!("u/{repo}/").into_bytes()
+}
+/// `p/{repo}/{upload id}/{part:05}` -> uploaded part.
+pub(crate) fn part(repo: &str, upload: &str, number: u32) -> Vec<u8> {
+    format!("p/{repo}/{upload}/{number:05}").into_bytes()
+}
+pub(crate) fn part_prefix(repo: &str, upload: &str) -> Vec<u8> {
+    format!("p/{repo}/{upload}/").into_bytes()
+}
+/// Every family that lives inside a repository, for deleting one.
+pub(crate) fn repo_families(repo: &str) -> Vec<Vec<u8>> {
+    ["b", "t", "c", "g", "m", "s", "u", "p"]
+        .iter()
+        .map(|f| format!("{f}/{repo}/").into_bytes())
+        .collect()
+}

@@ -1,0 +1,57 @@
+//! # sluice-meta: the versioned metadata engine
+//!
+//! Owns everything Sluice knows about repositories, branches, commits and objects, and
+//! nothing of HTTP, S3 or DataFusion. Object bytes go to a repository's storage namespace
+//! through `object_store`, at fresh addresses, never overwritten; the metadata (entries,
+//! trees, commits, branch heads, staging areas, multipart state) goes to a [`kv::Kv`]
+//! store: the embedded redb file by default.
+//!
+//! A commit's tree is a sorted sequence of entries cut into content-defined, immutable
+//! [ranges](range) listed in a [metarange](metarange); commits share unchanged ranges by
+//! name, so commit, diff and merge cost follows the size of the change. Branch heads move
+//! only by compare-and-swap in the KV store, so several processes may share one store.
+//!
+//! Start with [`Engine`]: `Engine::open_embedded(dir)?.build()`.
+#![warn(missing_docs)]
+
+pub mod branch;
+pub mod clock;
+pub mod commit;
+pub mod diff;
+mod encoding;
+pub mod engine;
+pub mod entry;
+pub mod error;
+pub mod gc;
+mod keys;
+pub mod kv;
+pub mod log;
+pub mod merge;
+pub mod metarange;
+pub mod multipart;
+pub mod object;
+pub mod range;
+pub mod refs;
+pub mod repo;
+mod staging;
+pub mod storage;
+pub mod tag;
+mod tree;
+pub mod view;
+
+pub use branch::Branch;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use commit::{Commit, CommitId, CommitRequest};
+pub use diff::{ChangeKind, DiffEntry, DiffOptions, DiffPage};
+pub use engine::{Engine, EngineBuilder, S3_MIN_PART_SIZE};
+pub use entry::Entry;
+pub use error::{Error, ErrorDetail, ErrorKind, Result};
+pub use gc::{GcOptions, GcReport};
+pub use log::{LogOptions, LogPage};
+pub use merge::{MergeContext, MergeHook, MergeRefusal, MergeRequest, MergeStrategy};
+pub use multipart::{Part, Upload};
+pub use object::{PutOptions, WriteCondition};
+pub use refs::ResolvedRef;
+pub use repo::{Namespace, Repository};
+pub use tag::Tag;
+pub use view::{ListItem, ListOptions, ListPage};

@@ -1,0 +1,319 @@
+//! Multipart uploads: state kept in the metadata store, so uploads in progress survive a
+//! restart; parts are physical objects at fresh addresses until completion joins them.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use crate::encoding;
+use crate::engine::Engine;
+use crate::entry::Entry;
+use crate::error::{Error, ErrorKind, Result};
+use crate::keys;
+use crate::kv::{KvExt, WriteBatch};
+use crate::object::{PutOptions, WriteCondition, md5_etag, validate_path};
+use crate::repo::Repository;
+
+/// The largest part number S3 allows.
+pub const MAX_PART_NUMBER: u32 = 10_000;
+
+/// An upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    /// The upload id.
+    pub id: String,
+    /// The branch the object lands on.
+    pub branch: String,
+    /// The object's path.
+    pub path: String,
+    /// When the upload started, milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// The MIME type to record.
+    pub content_type: Option<String>,
+    /// User metadata to record.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// An uploaded part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// Its number, 1 to 10,000.
+    pub number: u32,
+    /// Where its bytes are.
+    pub address: String,
+    /// Its size.
+    pub size: u64,
+    /// Hex MD5 of its bytes.
+    pub etag: String,
+    /// When it was uploaded.
+    pub last_modified_ms: i64,
+}
+
+impl Engine {
+    /// Start an upload of `path` to `branch`.
+    pub async fn create_upload(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+        options: PutOptions,
+    ) -> Result<Upload> {
+        validate_path(path)?;
+        let repo = self.repository(repo).await?;
+        self.branch_record(&repo, branch).await?;
+        let upload = Upload {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            branch: branch.to_string(),
+            path: path.to_string(),
+            created_ms: self.now_ms(),
+            content_type: options.content_type,
+            metadata: options.metadata,
+        };
+        self.inner
+            .kv
+            .put(
+                &keys::upload(&repo.instance, &upload.id),
+                &encoding::encode(&upload),
+            )
+            .await?;
+        Ok(upload)
+    }
+
+    /// An upload in progress.
+    pub async fn upload(&self, repo: &str, id: &str) -> Result<Upload> {
+        let repo = self.repository(repo).await?;
+        self.upload_of(&repo, id).await
+    }
+
+    async fn upload_of(&self, repo: &Repository, id: &str) -> Result<Upload> {
+        let bytes = self
+            .inner
+            .kv
+            .get(&keys::upload(&repo.instance, id))
+            .await?
+            .ok_or_else(|| Error::not_found(format!("upload {id:?}")))?;
+        encoding::decode(&bytes, "upload")
+    }
+
+    /// Store part `number` of an upload from a stream; a part uploaded again replaces it.
+    pub async fn upload_part<S>(
+        &self,
+        repo: &str,
+        upload_id: &str,
+        number: u32,
+        body: S,
+    ) -> Result<Part>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Send,
+    {
+        if !(1..=MAX_PART_NUMBER).contains(&number) {
+            return Err(Error::invalid(format!(
+                "part number {number} is outside 1..={MAX_PART_NUMBER}"
+            )));
+        }
+        let repo = self.repository(repo).await?;
+        self.upload_of(&repo, upload_id).await?;
+        let written = self.storage_of(&repo)?.write(body).await?;
+        let part = Part {
+            number,
+            address: written.address,
+            size: written.size,
+            etag: md5_etag(&written.md5),
+            last_modified_ms: self.now_ms(),
+        };
+        // Record the part only while the upload exists, so an abort racing this loses nothing
+        // that anyone could still complete.
+        let mut batch = WriteBatch::new();
+        let upload_key = keys::upload(&repo.instance, upload_id);
+        let current = self.inner.kv.get(&upload_key).await?;
+        if current.is_none() {
+            return Err(Error::not_found(format!("upload {upload_id:?}")));
+        }
+        batch.require(upload_key, current);
+        batch.put(
+            keys::part(&repo.instance, upload_id, number),
+            encoding::encode(&part),
+        );
+        match self.inner.kv.write(batch).await {
+            Err(e) if e.kind() == ErrorKind::PreconditionFailed => {
+                Err(Error::not_found(format!("upload {upload_id:?}")))
+            }
+            other => other.map(|()| part),
+        }
+    }
+
+    /// Store part `number` from (a range of) an existing object of the same repository.
+    pub async fn upload_part_copy(
+        &self,
+        repo: &str,
+        upload_id: &str,
+        number: u32,
+        source: &Entry,
+        range: Option<Range<u64>>,
+    ) -> Result<Part> {
+        if let Some(r) = &range
+            && (r.start > r.end || r.end > source.size)
+        {
+            return Err(Error::invalid(format!(
+                "copy range {}-{} is outside the source's {} bytes",
+                r.start, r.end, source.size
+            )));
+        }
+        let store = self.namespace_store(repo).await?;
+        let body = store
+            .read(&source.address, range)
+            .await?
+            .map_err(|e| std::io::Error::other(e.to_string()));
+        self.upload_part(repo, upload_id, number, body).await
+    }
+
+    /// The parts of an upload, by number.
+    pub async fn list_parts(&self, repo: &str, upload_id: &str) -> Result<Vec<Part>> {
+        let repo = self.repository(repo).await?;
+        self.upload_of(&repo, upload_id).await?;
+        self.parts_of(&repo, upload_id).await
+    }
+
+    async fn parts_of(&self, repo: &Repository, upload_id: &str) -> Result<Vec<Part>> {
+        self.inner
+            .kv
+            .scan_prefix(&keys::part_prefix(&repo.instance, upload_id), 1000)
+            .await?
+            .iter()
+            .map(|(_, v)| encoding::decode(v, "part"))
+            .collect()
+    }
+
+    /// Uploads in progress whose path starts with `prefix`, ordered by path then id.
+    pub async fn list_uploads(&self, repo: &str, prefix: &str) -> Result<Vec<Upload>> {
+        let repo = self.repository(repo).await?;
+        let mut uploads: Vec<Upload> = self
+            .inner
+            .kv
+            .scan_prefix(&keys::upload_prefix(&repo.instance), 1000)
+            .await?
+            .iter()
+            .map(|(_, v)| encoding::decode::<Upload>(v, "upload"))
+            .collect::<Result<_>>()?;
+        uploads.retain(|u| u.path.starts_with(prefix));
+        uploads.sort_by(|a, b| (&a.path, a.created_ms, &a.id).cmp(&(&b.path, b.created_ms, &b.id)));
+        Ok(uploads)
+    }
+
+    /// Join the listed parts (ascending numbers, matching ETags) into the object and stage
+    /// it on the upload's branch. S3's rules: every part but the last at least the minimum
+    /// part size; the ETag is the MD5 of the parts' MD5s, dash, the part count.
+    pub async fn complete_upload(
+        &self,
+        repo: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<Entry> {
+        let repo = self.repository(repo).await?;
+        let upload = self.upload_of(&repo, upload_id).await?;
+        if parts.is_empty() {
+            return Err(Error::invalid("a multipart upload needs at least one part"));
+        }
+        if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(Error::invalid("parts must be listed in ascending order"));
+        }
+        let stored: BTreeMap<u32, Part> = self
+            .parts_of(&repo, upload_id)
+            .await?
+            .into_iter()
+            .map(|p| (p.number, p))
+            .collect();
+        let mut chosen = Vec::with_capacity(parts.len());
+        for (i, (number, etag)) in parts.iter().enumerate() {
+            let part = stored
+                .get(number)
+                .filter(|p| p.etag == etag.trim_matches('"'))
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "part {number} was not uploaded or its ETag does not match"
+                    ))
+                })?;
+            if i + 1 < parts.len() && part.size < self.inner.min_part_size {
+                return Err(Error::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "part {number} is {} bytes; every part but the last must be at least {}",
+                        part.size, self.inner.min_part_size
+                    ),
+                ));
+            }
+            chosen.push(part.clone());
+        }
+        let mut md5s = Md5::new();
+        for p in &chosen {
+            let raw = hex::decode(&p.etag).map_err(|_| Error::corrupt("part etag"))?;
+            md5s.update(&raw);
+        }
+        let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+
+        let store = self.storage_of(&repo)?;
+        let addresses: Vec<String> = chosen.iter().map(|p| p.address.clone()).collect();
+        let reader = store.clone();
+        let body = futures::stream::iter(addresses)
+            .then(move |a| {
+                let reader = reader.clone();
+                async move { reader.read(&a, None).await }
+            })
+            .try_flatten()
+            .map_err(|e| std::io::Error::other(e.to_string()));
+        let written = store.write(body).await?;
+        let entry = Entry {
+            address: written.address,
+            size: written.size,
+            etag,
+            last_modified_ms: self.now_ms(),
+            content_type: upload.content_type.clone(),
+            metadata: upload.metadata.clone(),
+        };
+        self.write_staged(
+            &repo,
+            &upload.branch,
+            &upload.path,
+            Some(entry.clone()),
+            &WriteCondition::Always,
+        )
+        .await?;
+        self.forget_upload(&repo, upload_id, stored.values())
+            .await?;
+        Ok(entry)
+    }
+
+    /// Abandon an upload and delete its parts.
+    pub async fn abort_upload(&self, repo: &str, upload_id: &str) -> Result<()> {
+        let repo = self.repository(repo).await?;
+        self.upload_of(&repo, upload_id).await?;
+        let parts = self.parts_of(&repo, upload_id).await?;
+        self.forget_upload(&repo, upload_id, parts.iter()).await
+    }
+
+    async fn forget_upload<'p>(
+        &self,
+        repo: &Repository,
+        upload_id: &str,
+        parts: impl Iterator<Item = &'p Part>,
+    ) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.delete(keys::upload(&repo.instance, upload_id));
+        let parts: Vec<&Part> = parts.collect();
+        for p in &parts {
+            batch.delete(keys::part(&repo.instance, upload_id, p.number));
+        }
+        self.inner.kv.write(batch).await?;
+        // The part objects are unreachable now; deleting them here saves a GC pass, and a
+        // failure leaves them for GC.
+        let store = self.storage_of(repo)?;
+        for p in parts {
+            let _ = store.delete(&p.address).await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,338 @@
+//! Objects on a ref: writes (staged on a branch), reads and listings on any ref.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use bytes::Bytes;
+use futures::Stream;
+use futures::stream::BoxStream;
+
+use crate::branch::{BranchRecord, CAS_ATTEMPTS};
+use crate::engine::Engine;
+use crate::entry::Entry;
+use crate::error::{Error, ErrorKind, Result};
+use crate::keys;
+use crate::kv::WriteBatch;
+use crate::refs::ResolvedRef;
+use crate::repo::Repository;
+use crate::staging::{StagedValue, decode_staged, encode_staged};
+use crate::view::{ListOptions, ListPage, ViewCursor, list};
+
+/// The longest key S3 allows, in bytes.
+pub const MAX_PATH_BYTES: usize = 1024;
+
+/// A condition on the current state of a path, checked atomically with a write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Write whatever is there.
+    #[default]
+    Always,
+    /// Write only when the path holds no object (`If-None-Match: *`).
+    IfAbsent,
+    /// Write only when the path holds an object with this ETag (`If-Match`).
+    IfETag(String),
+}
+
+/// Options of an object write.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// The MIME type to record.
+    pub content_type: Option<String>,
+    /// User metadata to record.
+    pub metadata: BTreeMap<String, String>,
+    /// The condition on the current object.
+    pub condition: WriteCondition,
+}
+
+pub(crate) fn validate_path(path: &str) -> Result<()> {
+    if path.is_empty() {
+        return Err(Error::invalid("object path is empty"));
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(Error::invalid(format!(
+            "object path is {} bytes long; at most {MAX_PATH_BYTES} are allowed",
+            path.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The hex MD5 ETag of a single-part object.
+pub(crate) fn md5_etag(md5: &[u8; 16]) -> String {
+    hex::encode(md5)
+}
+
+impl Engine {
+    /// Stream `body` into the repository's storage and stage it at `path` on `branch`.
+    pub async fn put_object<S>(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+        body: S,
+        options: PutOptions,
+    ) -> Result<Entry>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Send,
+    {
+        validate_path(path)?;
+        let repo = self.repository(repo).await?;
+        // Fail before moving bytes when the branch does not exist.
+        self.branch_record(&repo, branch).await?;
+        let written = self.storage_of(&repo)?.write(body).await?;
+        let entry = Entry {
+            address: written.address,
+            size: written.size,
+            etag: md5_etag(&written.md5),
+            last_modified_ms: self.now_ms(),
+            content_type: options.content_type,
+            metadata: options.metadata,
+        };
+        self.write_staged(&repo, branch, path, Some(entry.clone()), &options.condition)
+            .await?;
+        Ok(entry)
+    }
+
+    /// [`put_object`](Self::put_object) of bytes in memory.
+    pub async fn put_bytes(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+        bytes: impl Into<Bytes>,
+        options: PutOptions,
+    ) -> Result<Entry> {
+        let bytes = bytes.into();
+        self.put_object(
+            repo,
+            branch,
+            path,
+            futures::stream::once(async move { Ok(bytes) }),
+            options,
+        )
+        .await
+    }
+
+    /// Stage an entry whose physical object exists already (a metadata copy, an import).
+    pub async fn stage_entry(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+        entry: Entry,
+        condition: &WriteCondition,
+    ) -> Result<()> {
+        validate_path(path)?;
+        let repo = self.repository(repo).await?;
+        self.write_staged(&repo, branch, path, Some(entry), condition)
+            .await
+    }
+
+    /// Stage many entries and deletions in one atomic write.
+    pub async fn stage_entries(
+        &self,
+        repo: &str,
+        branch: &str,
+        changes: Vec<(String, Option<Entry>)>,
+    ) -> Result<()> {
+        for (p, _) in &changes {
+            validate_path(p)?;
+        }
+        let repo = self.repository(repo).await?;
+        let encoded: Vec<(String, Vec<u8>)> = changes
+            .iter()
+            .map(|(p, v)| (p.clone(), encode_staged(v)))
+            .collect();
+        for _ in 0..CAS_ATTEMPTS {
+            let (bytes, record) = self.branch_record(&repo, branch).await?;
+            let mut batch = WriteBatch::new();
+            batch.require(keys::branch(&repo.instance, branch), Some(bytes));
+            for (p, v) in &encoded {
+                batch.put(
+                    keys::staged(&repo.instance, &record.staging, p.as_bytes()),
+                    v.clone(),
+                );
+            }
+            match self.inner.kv.write(batch).await {
+                Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
+                other => return other,
+            }
+        }
+        Err(busy(branch))
+    }
+
+    /// Delete `path` on `branch`. Returns whether an object was there.
+    pub async fn delete_object(&self, repo: &str, branch: &str, path: &str) -> Result<bool> {
+        validate_path(path)?;
+        let repo = self.repository(repo).await?;
+        let existed = {
+            let (_, record) = self.branch_record(&repo, branch).await?;
+            self.visible(&repo, &record, path).await?.is_some()
+        };
+        if existed {
+            self.write_staged(&repo, branch, path, None, &WriteCondition::Always)
+                .await?;
+        }
+        Ok(existed)
+    }
+
+    /// The entry at `path` on a ref.
+    pub async fn stat_object(&self, repo: &str, reference: &str, path: &str) -> Result<Entry> {
+        validate_path(path)?;
+        let repo = self.repository(repo).await?;
+        let resolved = self.resolve(&repo, reference).await?;
+        self.lookup(&repo, &resolved, path)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("object {path:?}")))
+    }
+
+    /// Bytes of an entry of `repo`, whole or a range.
+    pub async fn read_object(
+        &self,
+        repo: &str,
+        entry: &Entry,
+        range: Option<Range<u64>>,
+    ) -> Result<BoxStream<'static, Result<Bytes>>> {
+        self.namespace_store(repo)
+            .await?
+            .read(&entry.address, range)
+            .await
+    }
+
+    /// A page of the objects on a ref.
+    pub async fn list_objects(
+        &self,
+        repo: &str,
+        reference: &str,
+        options: &ListOptions,
+    ) -> Result<ListPage> {
+        let repo = self.repository(repo).await?;
+        let resolved = self.resolve(&repo, reference).await?;
+        let tree = self.commit_tree(&repo, &resolved.commit).await?;
+        let mut cursor = ViewCursor::new(
+            self.inner.kv.as_ref(),
+            &self.inner.trees,
+            &repo.instance,
+            tree,
+            &resolved.tokens,
+        );
+        list(&mut cursor, options).await
+    }
+
+    /// Copy the object at `src_path` on `src_ref` to `dst_path` on branch `dst_branch`:
+    /// the new entry points at the same physical object; no byte moves.
+    pub async fn copy_object(
+        &self,
+        repo: &str,
+        src_ref: &str,
+        src_path: &str,
+        dst_branch: &str,
+        dst_path: &str,
+        replace: Option<PutOptions>,
+    ) -> Result<Entry> {
+        let mut entry = self.stat_object(repo, src_ref, src_path).await?;
+        entry.last_modified_ms = self.now_ms();
+        let condition = match replace {
+            Some(opts) => {
+                entry.content_type = opts.content_type;
+                entry.metadata = opts.metadata;
+                opts.condition
+            }
+            None => WriteCondition::Always,
+        };
+        self.stage_entry(repo, dst_branch, dst_path, entry.clone(), &condition)
+            .await?;
+        Ok(entry)
+    }
+
+    /// The entry `path` shows on a resolved ref.
+    pub(crate) async fn lookup(
+        &self,
+        repo: &Repository,
+        resolved: &ResolvedRef,
+        path: &str,
+    ) -> Result<Option<Entry>> {
+        for token in &resolved.tokens {
+            if let Some(bytes) = self
+                .inner
+                .kv
+                .get(&keys::staged(&repo.instance, token, path.as_bytes()))
+                .await?
+            {
+                return decode_staged(&bytes);
+            }
+        }
+        let tree = self.commit_tree(repo, &resolved.commit).await?;
+        self.inner.trees.get(&repo.instance, &tree, path).await
+    }
+
+    async fn visible(
+        &self,
+        repo: &Repository,
+        record: &BranchRecord,
+        path: &str,
+    ) -> Result<Option<Entry>> {
+        let resolved = ResolvedRef {
+            commit: record.head.clone(),
+            branch: None,
+            tokens: record.tokens(),
+        };
+        self.lookup(repo, &resolved, path).await
+    }
+
+    /// Stage one value, atomically with `condition` and with the branch record unchanged,
+    /// so that a write racing a commit lands either in it or after it, never lost.
+    pub(crate) async fn write_staged(
+        &self,
+        repo: &Repository,
+        branch: &str,
+        path: &str,
+        value: StagedValue,
+        condition: &WriteCondition,
+    ) -> Result<()> {
+        let encoded = encode_staged(&value);
+        for _ in 0..CAS_ATTEMPTS {
+            let (bytes, record) = self.branch_record(repo, branch).await?;
+            let staged_key = keys::staged(&repo.instance, &record.staging, path.as_bytes());
+            let mut batch = WriteBatch::new();
+            batch.require(keys::branch(&repo.instance, branch), Some(bytes));
+            if *condition != WriteCondition::Always {
+                let current_raw = self.inner.kv.get(&staged_key).await?;
+                let current = match &current_raw {
+                    Some(raw) => decode_staged(raw)?,
+                    None => self.visible(repo, &record, path).await?,
+                };
+                let holds = match (condition, &current) {
+                    (WriteCondition::IfAbsent, c) => c.is_none(),
+                    (WriteCondition::IfETag(etag), Some(c)) => {
+                        etag == "*" || etag.trim_matches('"') == c.etag
+                    }
+                    (WriteCondition::IfETag(_), None) => {
+                        return Err(Error::not_found(format!("object {path:?}")));
+                    }
+                    (WriteCondition::Always, _) => true,
+                };
+                if !holds {
+                    return Err(Error::new(
+                        ErrorKind::PreconditionFailed,
+                        format!("the condition on {path:?} does not hold"),
+                    ));
+                }
+                batch.require(staged_key.clone(), current_raw);
+            }
+            batch.put(staged_key, encoded.clone());
+            match self.inner.kv.write(batch).await {
+                Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
+                other => return other,
+            }
+        }
+        Err(busy(branch))
+    }
+}
+
+fn busy(branch: &str) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        format!("branch {branch:?} is changing too fast to write to; try again"),
+    )
+}

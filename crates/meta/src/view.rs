@@ -1,0 +1,175 @@
+//! What a ref shows: a committed tree, and for a branch its staging areas over it. The
+//! merged cursor yields the visible entries in path order; listing builds S3-style pages
+//! (prefix, delimiter, start-after) on it, seeking past whole common prefixes.
+
+use std::sync::Arc;
+
+use crate::entry::{Entry, PathEntry};
+use crate::error::Result;
+use crate::kv::Kv;
+use crate::metarange::MetaRange;
+use crate::staging::StagingCursor;
+use crate::tree::{TreeCursor, TreeStore};
+
+/// A merged, forward cursor over staging areas (first wins) and a tree.
+pub(crate) struct ViewCursor<'a> {
+    tree: TreeCursor<'a>,
+    staged: Vec<StagingCursor<'a>>,
+}
+
+impl<'a> ViewCursor<'a> {
+    pub fn new(
+        kv: &'a dyn Kv,
+        trees: &'a TreeStore,
+        repo: &str,
+        tree: Arc<MetaRange>,
+        tokens: &[String],
+    ) -> Self {
+        Self {
+            tree: TreeCursor::new(trees, repo, tree),
+            staged: tokens
+                .iter()
+                .map(|t| StagingCursor::new(kv, repo, t))
+                .collect(),
+        }
+    }
+
+    pub async fn seek(&mut self, key: &[u8]) -> Result<()> {
+        self.tree.seek(key).await?;
+        for s in &mut self.staged {
+            s.seek(key).await?;
+        }
+        Ok(())
+    }
+
+    /// The next visible entry.
+    pub async fn next(&mut self) -> Result<Option<PathEntry>> {
+        loop {
+            self.tree.fill().await?;
+            let mut min: Option<String> = self.tree.current().map(|(p, _)| p.clone());
+            for s in &mut self.staged {
+                s.fill().await?;
+                if let Some((p, _)) = s.current()
+                    && min.as_ref().is_none_or(|m| p < m)
+                {
+                    min = Some(p.clone());
+                }
+            }
+            let Some(min) = min else { return Ok(None) };
+            let mut winner: Option<Option<Entry>> = None;
+            for s in &mut self.staged {
+                if let Some((p, v)) = s.current()
+                    && *p == min
+                {
+                    if winner.is_none() {
+                        winner = Some(v.clone());
+                    }
+                    s.advance();
+                }
+            }
+            if let Some((p, e)) = self.tree.current()
+                && *p == min
+            {
+                if winner.is_none() {
+                    winner = Some(Some(e.clone()));
+                }
+                self.tree.advance();
+            }
+            if let Some(Some(entry)) = winner {
+                return Ok(Some((min, entry)));
+            }
+        }
+    }
+}
+
+/// How to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// Only paths that start with this.
+    pub prefix: String,
+    /// Group paths that contain this after the prefix into common prefixes.
+    pub delimiter: Option<String>,
+    /// Only paths (and common prefixes) strictly after this one.
+    pub after: Option<String>,
+    /// At most this many items (objects plus common prefixes); 0 means 1000.
+    pub limit: usize,
+}
+
+/// One item of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListItem {
+    /// An object.
+    Object(String, Entry),
+    /// A common prefix (ends with the delimiter).
+    Prefix(String),
+}
+
+impl ListItem {
+    /// The path or common prefix.
+    pub fn key(&self) -> &str {
+        match self {
+            ListItem::Object(p, _) => p,
+            ListItem::Prefix(p) => p,
+        }
+    }
+}
+
+/// A page of a listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    /// Items in key order.
+    pub items: Vec<ListItem>,
+    /// More items follow the last one.
+    pub has_more: bool,
+}
+
+/// The smallest byte string greater than every string that starts with `prefix`.
+fn past_prefix(prefix: &str) -> Vec<u8> {
+    // UTF-8 never contains 0xff, so incrementing the last byte is always possible.
+    let mut k = prefix.as_bytes().to_vec();
+    if let Some(last) = k.last_mut() {
+        *last += 1;
+    }
+    k
+}
+
+pub(crate) async fn list(cursor: &mut ViewCursor<'_>, opts: &ListOptions) -> Result<ListPage> {
+    let limit = if opts.limit == 0 { 1000 } else { opts.limit };
+    let mut start = opts.prefix.as_bytes().to_vec();
+    if let Some(after) = &opts.after
+        && after.as_bytes() >= start.as_slice()
+    {
+        start = after.as_bytes().to_vec();
+        start.push(0);
+    }
+    cursor.seek(&start).await?;
+    let delimiter = opts.delimiter.as_deref().filter(|d| !d.is_empty());
+    let mut page = ListPage::default();
+    while let Some((path, entry)) = cursor.next().await? {
+        if !path.starts_with(&opts.prefix) {
+            break;
+        }
+        let item = match delimiter.and_then(|d| {
+            path[opts.prefix.len()..]
+                .find(d)
+                .map(|i| path[..opts.prefix.len() + i + d.len()].to_string())
+        }) {
+            Some(common) => {
+                cursor.seek(&past_prefix(&common)).await?;
+                // A continuation marker that is this common prefix was returned already;
+                // a start-after inside it still shows it, as S3 does.
+                if opts.after.as_deref() == Some(common.as_str()) {
+                    continue;
+                }
+                ListItem::Prefix(common)
+            }
+            None => ListItem::Object(path, entry),
+        };
+        if page.items.len() == limit {
+            page.has_more = true;
+            break;
+        }
+        page.items.push(item);
+    }
+    Ok(page)
+}

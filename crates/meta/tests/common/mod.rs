@@ -1,0 +1,91 @@
+//! Helpers shared by the engine's integration tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use sluice_meta::kv::memory::MemoryKv;
+use sluice_meta::{CommitRequest, Engine, ListItem, ListOptions, PutOptions};
+
+/// An engine over an in-memory KV and a temporary folder, with a repository `repo`.
+pub async fn engine() -> (Engine, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::builder(Arc::new(MemoryKv::new()), dir.path().join("storage"))
+        .with_min_part_size(1)
+        .build();
+    engine
+        .create_repository("repo", "local://repo", "main")
+        .await
+        .unwrap();
+    (engine, dir)
+}
+
+pub async fn put(engine: &Engine, branch: &str, path: &str, body: &str) {
+    engine
+        .put_bytes(
+            "repo",
+            branch,
+            path,
+            body.as_bytes().to_vec(),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+}
+
+pub async fn commit(engine: &Engine, branch: &str, message: &str) -> String {
+    engine
+        .commit("repo", branch, CommitRequest::new(message, "tester"))
+        .await
+        .unwrap()
+        .0
+}
+
+/// Every path and its content on a ref, read through listing and the object store.
+pub async fn contents(engine: &Engine, reference: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = engine
+            .list_objects(
+                "repo",
+                reference,
+                &ListOptions {
+                    after: after.clone(),
+                    limit: 7,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        for item in &page.items {
+            let ListItem::Object(path, entry) = item else {
+                panic!("no delimiter, no prefixes")
+            };
+            let bytes = read(engine, entry).await;
+            out.push((path.clone(), bytes));
+        }
+        if !page.has_more {
+            return out;
+        }
+        after = page.items.last().map(|i| i.key().to_string());
+    }
+}
+
+pub async fn read(engine: &Engine, entry: &sluice_meta::Entry) -> String {
+    use futures::TryStreamExt;
+    let chunks: Vec<bytes::Bytes> = engine
+        .read_object("repo", entry, None)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    String::from_utf8(chunks.concat()).unwrap()
+}
+
+pub fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
