@@ -53,6 +53,7 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     hooks: Vec<Arc<dyn MergeHook>>,
     min_part_size: u64,
+    range_average: u64,
 }
 
 impl EngineBuilder {
@@ -64,7 +65,15 @@ impl EngineBuilder {
             clock: Arc::new(SystemClock),
             hooks: Vec::new(),
             min_part_size: S3_MIN_PART_SIZE,
+            range_average: crate::range::DEFAULT_AVERAGE_ENTRIES,
         }
+    }
+
+    /// Cut trees into ranges of this many entries on average (default 512). Every engine
+    /// sharing a store should use the same value, or equal trees get different names.
+    pub fn with_range_size(mut self, average_entries: u64) -> Self {
+        self.range_average = average_entries.max(1);
+        self
     }
 
     /// Use `clock` instead of the system clock.
@@ -89,7 +98,7 @@ impl EngineBuilder {
     pub fn build(self) -> Engine {
         Engine {
             inner: Arc::new(Inner {
-                trees: TreeStore::new(self.kv.clone()),
+                trees: TreeStore::new(self.kv.clone(), self.range_average),
                 kv: self.kv,
                 storage: Storage::new(self.local_root),
                 clock: self.clock,

@@ -11,10 +11,10 @@ use crate::entry::PathEntry;
 use crate::error::Result;
 use crate::metarange::RangeInfo;
 
-/// One entry in `AVERAGE_ENTRIES` ends a range, on average.
-const AVERAGE_ENTRIES: u64 = 512;
-/// A range never holds more entries than this, whatever the hashes say.
-const MAX_ENTRIES: usize = 8 * AVERAGE_ENTRIES as usize;
+/// One entry in this many ends a range, on average (the default).
+pub const DEFAULT_AVERAGE_ENTRIES: u64 = 512;
+/// A range never holds more than this many times the average, whatever the hashes say.
+const MAX_OVER_AVERAGE: u64 = 8;
 
 /// FNV-1a: stable across versions and platforms, which a boundary rule must be.
 fn path_hash(path: &str) -> u64 {
@@ -24,10 +24,6 @@ fn path_hash(path: &str) -> u64 {
         h = h.wrapping_mul(0x100000001b3);
     }
     h
-}
-
-fn is_boundary(path: &str) -> bool {
-    path_hash(path) % AVERAGE_ENTRIES == 0
 }
 
 pub(crate) fn encode_range(entries: &[PathEntry]) -> Vec<u8> {
@@ -45,15 +41,20 @@ pub(crate) struct BuiltRange {
 }
 
 /// Cuts a sorted stream of entries into ranges.
-#[derive(Default)]
 pub(crate) struct Chunker {
+    average: u64,
     pending: Vec<PathEntry>,
     built: Vec<BuiltRange>,
 }
 
 impl Chunker {
-    pub fn new() -> Self {
-        Self::default()
+    /// A chunker that ends a range after one entry in `average`, on average.
+    pub fn new(average: u64) -> Self {
+        Self {
+            average: average.max(1),
+            pending: Vec::new(),
+            built: Vec::new(),
+        }
     }
 
     /// True when no entry waits for a boundary: the next range of an old tree can be reused.
@@ -64,9 +65,9 @@ impl Chunker {
     /// Add the next entry; paths must arrive in strictly increasing order.
     pub fn push(&mut self, entry: PathEntry) {
         debug_assert!(self.pending.last().is_none_or(|(p, _)| *p < entry.0));
-        let boundary = is_boundary(&entry.0);
+        let boundary = path_hash(&entry.0).is_multiple_of(self.average);
         self.pending.push(entry);
-        if boundary || self.pending.len() >= MAX_ENTRIES {
+        if boundary || self.pending.len() as u64 >= MAX_OVER_AVERAGE * self.average {
             self.cut();
         }
     }
@@ -118,7 +119,7 @@ mod tests {
     #[test]
     fn cuts_are_content_defined() {
         let all = entries(20_000);
-        let mut c = Chunker::new();
+        let mut c = Chunker::new(DEFAULT_AVERAGE_ENTRIES);
         for e in all.clone() {
             c.push(e);
         }
@@ -126,12 +127,16 @@ mod tests {
         assert!(ranges.len() > 10, "{} ranges", ranges.len());
         let total: u64 = ranges.iter().map(|r| r.info.count).sum();
         assert_eq!(total, 20_000);
-        assert!(ranges.iter().all(|r| r.info.count as usize <= MAX_ENTRIES));
+        assert!(
+            ranges
+                .iter()
+                .all(|r| r.info.count <= MAX_OVER_AVERAGE * DEFAULT_AVERAGE_ENTRIES)
+        );
 
         // Remove one entry in the middle: all but one or two ranges keep their ids.
         let mut fewer = all.clone();
         fewer.remove(10_000);
-        let mut c = Chunker::new();
+        let mut c = Chunker::new(DEFAULT_AVERAGE_ENTRIES);
         for e in fewer {
             c.push(e);
         }

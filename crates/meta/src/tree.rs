@@ -19,6 +19,7 @@ pub(crate) type Change = (String, Option<Entry>);
 /// Loads and stores ranges and metaranges; both are immutable, so caching them is safe.
 pub(crate) struct TreeStore {
     kv: Arc<dyn Kv>,
+    range_average: u64,
     ranges: Cache<String, Arc<Vec<PathEntry>>>,
     metaranges: Cache<String, Arc<MetaRange>>,
 }
@@ -31,9 +32,10 @@ pub(crate) struct AppliedTree {
 }
 
 impl TreeStore {
-    pub fn new(kv: Arc<dyn Kv>) -> Self {
+    pub fn new(kv: Arc<dyn Kv>, range_average: u64) -> Self {
         Self {
             kv,
+            range_average,
             ranges: Cache::new(4096),
             metaranges: Cache::new(256),
         }
@@ -91,7 +93,7 @@ impl TreeStore {
         base: &MetaRange,
         changes: &[Change],
     ) -> Result<AppliedTree> {
-        let mut chunker = Chunker::new();
+        let mut chunker = Chunker::new(self.range_average);
         let mut out: Vec<RangeInfo> = Vec::with_capacity(base.ranges.len());
         let mut records = Vec::new();
         let mut ci = 0;
@@ -331,7 +333,7 @@ mod tests {
     #[tokio::test]
     async fn apply_reuses_untouched_ranges() {
         let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new());
-        let store = TreeStore::new(kv.clone());
+        let store = TreeStore::new(kv.clone(), crate::range::DEFAULT_AVERAGE_ENTRIES);
         let changes: Vec<Change> = (0..10_000).map(|i| put(&format!("p/{i:06}"), 1)).collect();
         let t1 = store
             .apply("r", &MetaRange::default(), &changes)
@@ -391,7 +393,7 @@ mod tests {
     #[tokio::test]
     async fn cursor_seek() {
         let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new());
-        let store = TreeStore::new(kv.clone());
+        let store = TreeStore::new(kv.clone(), crate::range::DEFAULT_AVERAGE_ENTRIES);
         let changes: Vec<Change> = (0..5_000)
             .map(|i| put(&format!("k{:05}", i * 2), 1))
             .collect();

@@ -23,7 +23,18 @@ type Reply = oneshot::Sender<Result<()>>;
 /// A [`Kv`] in a redb database file.
 pub struct EmbeddedKv {
     db: Arc<Database>,
-    writer: mpsc::UnboundedSender<(WriteBatch, Reply)>,
+    writer: Option<mpsc::UnboundedSender<(WriteBatch, Reply)>>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for EmbeddedKv {
+    /// Close the database before returning, so that the file can be reopened at once.
+    fn drop(&mut self) {
+        self.writer.take();
+        if let Some(t) = self.writer_thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for EmbeddedKv {
@@ -51,11 +62,15 @@ impl EmbeddedKv {
         let db = Arc::new(db);
         let (tx, rx) = mpsc::unbounded_channel();
         let writer_db = db.clone();
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("sluice-kv-writer".into())
             .spawn(move || writer_loop(writer_db, rx))
             .map_err(Error::from)?;
-        Ok(Self { db, writer: tx })
+        Ok(Self {
+            db,
+            writer: Some(tx),
+            writer_thread: Some(writer_thread),
+        })
     }
 }
 
@@ -164,6 +179,8 @@ impl Kv for EmbeddedKv {
     async fn write(&self, batch: WriteBatch) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         self.writer
+            .as_ref()
+            .expect("writer open until drop")
             .send((batch, tx))
             .map_err(|_| Error::unavailable("embedded metadata store writer stopped"))?;
         rx.await

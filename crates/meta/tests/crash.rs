@@ -1,0 +1,172 @@
+//! Durability: a child process acknowledges writes and commits on the embedded store and is
+//! killed with SIGKILL mid-stream; the reopened store must hold every acknowledged write
+//! and a consistent branch head.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use sluice_meta::{CommitRequest, Engine, ErrorKind, ListOptions, LogOptions, PutOptions};
+
+const DIR_VAR: &str = "SLUICE_CRASH_TEST_DIR";
+
+/// The child: writers and a committer run until the process is killed. Each write's
+/// acknowledgement is printed only after the engine returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by crash_keeps_acknowledged_writes in a child process"]
+async fn crash_child() {
+    let Ok(dir) = std::env::var(DIR_VAR) else {
+        return;
+    };
+    let engine = Engine::open_embedded(&dir).unwrap().build();
+    // Later rounds reopen the repository the first one made.
+    match engine
+        .create_repository("repo", "local://repo", "main")
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        Err(e) => panic!("{e}"),
+    }
+    let committer = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            loop {
+                match engine
+                    .commit("repo", "main", CommitRequest::new("periodic", "crash"))
+                    .await
+                {
+                    Ok((id, _)) => println!("COMMIT {id}"),
+                    Err(e) if e.kind() == ErrorKind::Invalid => {}
+                    Err(e) => panic!("commit failed: {e}"),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let engine = engine.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let path = format!("w{w}/k{i:06}");
+                engine
+                    .put_bytes("repo", "main", &path, path.clone(), PutOptions::default())
+                    .await
+                    .unwrap();
+                println!("ACK {path}");
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    committer.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_keeps_acknowledged_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..3 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "crash_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(DIR_VAR, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut acked = Vec::new();
+        let mut commits = Vec::new();
+        let kill_after = 200 + round * 150;
+        for line in stdout.lines() {
+            let line = line.unwrap();
+            if let Some(p) = line.strip_prefix("ACK ") {
+                acked.push(p.to_string());
+            } else if let Some(c) = line.strip_prefix("COMMIT ") {
+                commits.push(c.to_string());
+            }
+            if acked.len() >= kill_after {
+                child.kill().unwrap(); // SIGKILL
+                break;
+            }
+        }
+        child.wait().unwrap();
+        assert!(acked.len() >= kill_after, "child stopped early");
+
+        // The writer thread of a killed process is gone; the file is ours to open.
+        let engine = Engine::open_embedded(dir.path()).unwrap().build();
+        let visible = all_paths(&engine, "main").await;
+        for p in &acked {
+            assert!(
+                visible.contains(p),
+                "round {round}: acknowledged {p} was lost"
+            );
+            let entry = engine.stat_object("repo", "main", p).await.unwrap();
+            let body = engine
+                .namespace_store("repo")
+                .await
+                .unwrap()
+                .read_all(&entry.address)
+                .await
+                .unwrap();
+            assert_eq!(body, p.as_bytes(), "round {round}: content of {p}");
+        }
+        // The head is a readable commit whose history contains every reported commit.
+        let log = engine
+            .log(
+                "repo",
+                "main",
+                &LogOptions {
+                    limit: 100_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let ids: std::collections::HashSet<_> =
+            log.commits.iter().map(|(id, _)| id.clone()).collect();
+        for c in &commits {
+            assert!(
+                ids.contains(c),
+                "round {round}: reported commit {c} is not in history"
+            );
+        }
+        // The store goes on working: commit what is staged.
+        let _ = engine
+            .commit("repo", "main", CommitRequest::new("after crash", "t"))
+            .await;
+        drop(engine);
+    }
+}
+
+async fn all_paths(engine: &Engine, reference: &str) -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    let mut after = None;
+    loop {
+        let page = engine
+            .list_objects(
+                "repo",
+                reference,
+                &ListOptions {
+                    after: after.clone(),
+                    limit: 1000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        for item in &page.items {
+            out.insert(item.key().to_string());
+        }
+        if !page.has_more {
+            return out;
+        }
+        after = page.items.last().map(|i| i.key().to_string());
+    }
+}
