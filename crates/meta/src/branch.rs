@@ -43,7 +43,20 @@ pub struct Branch {
 }
 
 /// Attempts of an operation that lost a compare-and-swap race before it reports a conflict.
-pub(crate) const CAS_ATTEMPTS: usize = 32;
+/// With [`backoff`] between them, about four seconds of losing in a row.
+pub(crate) const CAS_ATTEMPTS: usize = 64;
+
+/// Wait before retry `attempt` (0-based) of a lost compare-and-swap: exponential up to
+/// 64 ms, with jitter so that the racers spread out.
+pub(crate) async fn backoff(attempt: usize) {
+    if attempt == 0 {
+        tokio::task::yield_now().await;
+        return;
+    }
+    let cap_us = 1000u64 << attempt.min(6);
+    let jitter = fastrand::u64(0..=cap_us);
+    tokio::time::sleep(std::time::Duration::from_micros(cap_us / 2 + jitter / 2)).await;
+}
 
 impl Engine {
     /// Create `name` at the commit `source` resolves to. One write.
@@ -142,7 +155,10 @@ impl Engine {
     pub async fn reset_branch(&self, repo: &str, branch: &str) -> Result<()> {
         let repo = self.repository(repo).await?;
         let key = keys::branch(&repo.instance, branch);
-        for _ in 0..CAS_ATTEMPTS {
+        for attempt in 0..CAS_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
             let (bytes, record) = self.branch_record(&repo, branch).await?;
             let fresh = BranchRecord {
                 head: record.head.clone(),
@@ -180,7 +196,10 @@ impl Engine {
         let repo_rec = self.repository(repo).await?;
         let head = self.resolve(&repo_rec, target).await?.commit;
         let key = keys::branch(&repo_rec.instance, branch);
-        for _ in 0..CAS_ATTEMPTS {
+        for attempt in 0..CAS_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
             let (bytes, record) = self.branch_record(&repo_rec, branch).await?;
             let fresh = BranchRecord {
                 head: head.clone(),

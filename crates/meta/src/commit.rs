@@ -65,7 +65,7 @@ mod ops {
     use std::sync::Arc;
 
     use super::{Commit, CommitId, CommitRequest};
-    use crate::branch::{BranchRecord, CAS_ATTEMPTS};
+    use crate::branch::{BranchRecord, CAS_ATTEMPTS, backoff};
     use crate::encoding;
     use crate::engine::Engine;
     use crate::error::{Error, ErrorKind, Result};
@@ -88,8 +88,18 @@ mod ops {
             let repo = self.repository(repo).await?;
             let key = keys::branch(&repo.instance, branch);
             let kv = &self.inner.kv;
-            for _ in 0..CAS_ATTEMPTS {
+            for attempt in 0..CAS_ATTEMPTS {
+                if attempt > 0 {
+                    backoff(attempt).await;
+                }
                 let (bytes, record) = self.branch_record(&repo, branch).await?;
+                // Nothing staged: say so without touching the record, which would make
+                // writes in flight retry.
+                if !request.allow_empty && self.staging_is_empty(&repo, &record).await? {
+                    return Err(Error::invalid(format!(
+                        "no changes to commit on branch {branch:?}"
+                    )));
+                }
                 // Seal: new writes go to a fresh token from here on.
                 let mut sealed_tokens = vec![record.staging.clone()];
                 sealed_tokens.extend(record.sealed.iter().cloned());

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::branch::CAS_ATTEMPTS;
+use crate::branch::{CAS_ATTEMPTS, backoff};
 use crate::commit::{Commit, CommitId, CommitRequest};
 use crate::diff::TreeDiff;
 use crate::encoding;
@@ -185,7 +185,10 @@ impl Engine {
         }
         let src = src_resolved.commit;
         let key = keys::branch(&repo.instance, destination);
-        for _ in 0..CAS_ATTEMPTS {
+        for attempt in 0..CAS_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
             let (bytes, record) = self.branch_record(&repo, destination).await?;
             if !self.staging_is_empty(&repo, &record).await? {
                 return Err(Error::conflict(format!(
@@ -319,7 +322,10 @@ impl Engine {
             (_, Some(p)) => return Err(Error::invalid(format!("commit has no parent {p}"))),
         };
         let key = keys::branch(&repo.instance, branch);
-        for _ in 0..CAS_ATTEMPTS {
+        for attempt in 0..CAS_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
             let (bytes, record) = self.branch_record(&repo, branch).await?;
             if !self.staging_is_empty(&repo, &record).await? {
                 return Err(Error::conflict(format!(

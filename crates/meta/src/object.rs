@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures::Stream;
 use futures::stream::BoxStream;
 
-use crate::branch::{BranchRecord, CAS_ATTEMPTS};
+use crate::branch::{BranchRecord, CAS_ATTEMPTS, backoff};
 use crate::engine::Engine;
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
@@ -143,7 +143,10 @@ impl Engine {
             .iter()
             .map(|(p, v)| (p.clone(), encode_staged(v)))
             .collect();
-        for _ in 0..CAS_ATTEMPTS {
+        for attempt in 0..CAS_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
             let (bytes, record) = self.branch_record(&repo, branch).await?;
             let mut batch = WriteBatch::new();
             batch.require(keys::branch(&repo.instance, branch), Some(bytes));
@@ -291,7 +294,10 @@ impl Engine {
         condition: &WriteCondition,
     ) -> Result<()> {
         let encoded = encode_staged(&value);
-        for _ in 0..CAS_ATTEMPTS {
+        for attempt in 0..CAS_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
             let (bytes, record) = self.branch_record(repo, branch).await?;
             let staged_key = keys::staged(&repo.instance, &record.staging, path.as_bytes());
             let mut batch = WriteBatch::new();
