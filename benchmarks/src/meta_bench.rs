@@ -57,26 +57,47 @@ struct Figures {
     merge_100: Duration,
 }
 
-/// Operations whose cost must not grow with the repository.
-async fn per_change(engine: &Engine, repo: &str, n: u64, rounds: usize) -> Figures {
+/// Where a round's changes fall.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// New files in one new partition, as a Spark job writes them.
+    Clustered,
+    /// Updates and inserts at random places over the whole key space: the worst case.
+    Spread,
+}
+
+fn changed_path(shape: Shape, n: u64, round: usize, k: u64) -> String {
+    match shape {
+        Shape::Clustered => format!("tables/events/date=new{round:03}/part-{k:08}.parquet"),
+        Shape::Spread => {
+            let i = (k * 15_485_863 + round as u64 * 32_452_843) % n;
+            if k % 2 == 0 {
+                path(i)
+            } else {
+                format!("{}-new{round}", path(i))
+            }
+        }
+    }
+}
+
+/// Operations whose cost must follow the change, not the repository.
+async fn per_change(engine: &Engine, repo: &str, n: u64, shape: Shape, rounds: usize) -> Figures {
     let mut creates = Vec::new();
     let mut commits = Vec::new();
     let mut diffs = Vec::new();
     let mut merges = Vec::new();
+    let tag = match shape {
+        Shape::Clustered => "c",
+        Shape::Spread => "s",
+    };
     for r in 0..rounds {
-        let b = format!("b{r}");
+        let b = format!("{tag}{r}");
         let t = Instant::now();
         engine.create_branch(repo, &b, "main").await.unwrap();
         creates.push(t.elapsed());
 
-        // 10 changes spread over the key space: 5 updates, 5 inserts.
         for k in 0..10u64 {
-            let i = (k * 7919 + r as u64 * 104_729) % n;
-            let p = if k % 2 == 0 {
-                path(i)
-            } else {
-                format!("{}-new{r}", path(i))
-            };
+            let p = changed_path(shape, n, r, k);
             engine
                 .stage_entry(
                     repo,
@@ -96,11 +117,8 @@ async fn per_change(engine: &Engine, repo: &str, n: u64, rounds: usize) -> Figur
         commits.push(t.elapsed());
 
         // 100 changes in all for diff and merge.
-        let changes = (0..90u64)
-            .map(|k| {
-                let i = (k * 15_485_863 + r as u64 * 32_452_843) % n;
-                (format!("{}-more{r}", path(i)), Some(entry(i)))
-            })
+        let changes = (10..100u64)
+            .map(|k| (changed_path(shape, n, r, k), Some(entry(n + k))))
             .collect();
         engine.stage_entries(repo, &b, changes).await.unwrap();
         engine
@@ -210,32 +228,43 @@ async fn main() {
     // Commit of 100k staged objects, on an empty repository.
     let commit_100k = fill(&engine, "bulk", "main", 100_000).await;
 
-    let rounds = 7;
-    let s = per_change(&engine, "small", small_n, rounds).await;
-    let l = per_change(&engine, "large", large_n, rounds).await;
-
-    println!("| operation | {small_n} objects | {large_n} objects | ratio | target |");
-    println!("|---|---|---|---|---|");
-    row(
-        "create branch",
-        s.branch_create,
-        l.branch_create,
-        "ratio <= 1.5x",
-    );
-    row(
-        "commit 10 changes",
-        s.commit_10,
-        l.commit_10,
-        "ratio <= 1.5x",
-    );
-    row("diff 100 changes", s.diff_100, l.diff_100, "-");
-    row(
-        "merge 100 changes",
-        s.merge_100,
-        l.merge_100,
-        "ratio <= 1.5x",
-    );
-    println!();
+    let rounds = 9;
+    for (shape, title) in [
+        (
+            Shape::Clustered,
+            "100 new files in one new partition (how Spark writes)",
+        ),
+        (
+            Shape::Spread,
+            "changes at random keys over the whole repository (worst case)",
+        ),
+    ] {
+        let s = per_change(&engine, "small", small_n, shape, rounds).await;
+        let l = per_change(&engine, "large", large_n, shape, rounds).await;
+        println!("Changes: {title}; median of {rounds} rounds.\n");
+        println!("| operation | {small_n} objects | {large_n} objects | ratio | target |");
+        println!("|---|---|---|---|---|");
+        row(
+            "create branch",
+            s.branch_create,
+            l.branch_create,
+            "ratio <= 1.5x",
+        );
+        row(
+            "commit 10 changes",
+            s.commit_10,
+            l.commit_10,
+            "ratio <= 1.5x",
+        );
+        row("diff 100 changes", s.diff_100, l.diff_100, "-");
+        row(
+            "merge 100 changes",
+            s.merge_100,
+            l.merge_100,
+            "ratio <= 1.5x",
+        );
+        println!();
+    }
     println!("| operation | time | target |");
     println!("|---|---|---|");
     println!(

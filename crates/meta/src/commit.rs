@@ -14,8 +14,8 @@ pub type CommitId = String;
 pub struct Commit {
     /// 0 parents (the first commit), 1, or 2 (a merge: destination first, then source).
     pub parents: Vec<CommitId>,
-    /// The id of the metarange that lists the commit's tree.
-    pub metarange: String,
+    /// The id of the root range of the commit's tree.
+    pub tree: String,
     /// The commit message.
     pub message: String,
     /// Who committed.
@@ -124,7 +124,7 @@ mod ops {
                     .apply(&repo.instance, &base, &changes)
                     .await?;
                 let base_commit = self.commit_record(&repo, &record.head).await?;
-                if applied.id == base_commit.metarange && !request.allow_empty {
+                if applied.id == base_commit.tree && !request.allow_empty {
                     // Nothing to commit: reopen the branch with the fresh token and drop
                     // the sealed ones, whose changes were all no-ops.
                     let reopened = BranchRecord {

@@ -2,12 +2,9 @@
 //! side by side; a range that both share by name is passed over unread, so the cost
 //! follows the size of the change, not of the trees.
 
-use std::sync::Arc;
-
 use crate::engine::Engine;
 use crate::entry::Entry;
 use crate::error::Result;
-use crate::metarange::MetaRange;
 use crate::tree::{Peek, TreeCursor, TreeStore};
 
 /// How a path differs.
@@ -65,16 +62,22 @@ impl<'a> TreeDiff<'a> {
     pub async fn new(
         store: &'a TreeStore,
         repo: &str,
-        left: Arc<MetaRange>,
-        right: Arc<MetaRange>,
+        left: &str,
+        right: &str,
         prefix: &str,
         after: Option<&str>,
     ) -> Result<Self> {
         let mut d = Self {
-            left: TreeCursor::new(store, repo, left),
-            right: TreeCursor::new(store, repo, right),
+            left: TreeCursor::open(store, repo, left).await?,
+            right: TreeCursor::open(store, repo, right).await?,
             prefix: prefix.to_string(),
         };
+        if left == right {
+            // Same tree: nothing differs. Skipping both roots ends both walks.
+            d.left.skip();
+            d.right.skip();
+            return Ok(d);
+        }
         let mut start = prefix.as_bytes().to_vec();
         if let Some(a) = after
             && a.as_bytes() >= start.as_slice()
@@ -91,16 +94,16 @@ impl<'a> TreeDiff<'a> {
 
     pub async fn next(&mut self) -> Result<Option<DiffEntry>> {
         loop {
-            self.left.settle();
-            self.right.settle();
-            if let (Peek::Range(a), Peek::Range(b)) = (self.left.peek(), self.right.peek())
+            let (lp, rp) = (self.left.peek(), self.right.peek());
+            // A subtree both sides share by name holds no difference.
+            if let (Peek::Subtree(a, la), Peek::Subtree(b, lb)) = (&lp, &rp)
+                && la == lb
                 && a.id == b.id
             {
-                self.left.skip_range();
-                self.right.skip_range();
+                self.left.skip();
+                self.right.skip();
                 continue;
             }
-            let (lp, rp) = (self.left.peek(), self.right.peek());
             let min = match (lp.key(), rp.key()) {
                 (None, None) => return Ok(None),
                 (Some(l), None) => l,
@@ -111,28 +114,38 @@ impl<'a> TreeDiff<'a> {
             if !min.starts_with(&self.prefix) && min.as_str() > self.prefix.as_str() {
                 return Ok(None);
             }
-            // Read a range only when its first path is the next one to compare.
-            let mut loaded = false;
-            if let Peek::Range(r) = self.left.peek()
-                && r.min_key == min
-            {
-                self.left.fill().await?;
-                loaded = true;
+            // Read a subtree only when its first path is the next one to compare, and then
+            // one level at a time (the higher one first), so that equal subtrees further
+            // down can still be passed over.
+            let level = |p: &Peek<'_>| match p {
+                Peek::Subtree(r, level) if r.min_key == min => Some(*level),
+                _ => None,
+            };
+            match (level(&lp), level(&rp)) {
+                (Some(l), Some(r)) => {
+                    if l >= r {
+                        self.left.descend().await?;
+                    }
+                    if r >= l {
+                        self.right.descend().await?;
+                    }
+                    continue;
+                }
+                (Some(_), None) => {
+                    self.left.descend().await?;
+                    continue;
+                }
+                (None, Some(_)) => {
+                    self.right.descend().await?;
+                    continue;
+                }
+                (None, None) => {}
             }
-            if let Peek::Range(r) = self.right.peek()
-                && r.min_key == min
-            {
-                self.right.fill().await?;
-                loaded = true;
-            }
-            if loaded {
-                continue;
-            }
-            let l = match self.left.peek() {
+            let l = match lp {
                 Peek::Entry(e) if e.0 == min => Some(e.1.clone()),
                 _ => None,
             };
-            let r = match self.right.peek() {
+            let r = match rp {
                 Peek::Entry(e) if e.0 == min => Some(e.1.clone()),
                 _ => None,
             };
@@ -176,10 +189,10 @@ impl Engine {
         let r = self.resolve(&repo, right).await?.commit;
         let lt = self.commit_tree(&repo, &l).await?;
         let rt = self.commit_tree(&repo, &r).await?;
-        self.diff_trees(&repo.instance, lt, rt, options).await
+        self.diff_trees(&repo.instance, &lt, &rt, options).await
     }
 
-    /// Differences between two trees by metarange id (for checks that see a would-be tree).
+    /// Differences between two trees by root range id (for checks that see a would-be tree).
     pub async fn diff_tree_ids(
         &self,
         repo: &str,
@@ -188,24 +201,15 @@ impl Engine {
         options: &DiffOptions,
     ) -> Result<DiffPage> {
         let repo = self.repository(repo).await?;
-        let lt = self
-            .inner
-            .trees
-            .metarange(&repo.instance, left_tree)
-            .await?;
-        let rt = self
-            .inner
-            .trees
-            .metarange(&repo.instance, right_tree)
-            .await?;
-        self.diff_trees(&repo.instance, lt, rt, options).await
+        self.diff_trees(&repo.instance, left_tree, right_tree, options)
+            .await
     }
 
     async fn diff_trees(
         &self,
         instance: &str,
-        left: Arc<MetaRange>,
-        right: Arc<MetaRange>,
+        left: &str,
+        right: &str,
         options: &DiffOptions,
     ) -> Result<DiffPage> {
         let limit = if options.limit == 0 {
@@ -249,7 +253,7 @@ impl Engine {
         let (_, record) = self.branch_record(&repo, branch).await?;
         let staged = self.sealed_changes(&repo, &record.tokens()).await?;
         let tree = self.commit_tree(&repo, &record.head).await?;
-        let mut cursor = TreeCursor::new(&self.inner.trees, &repo.instance, tree);
+        let mut cursor = TreeCursor::open(&self.inner.trees, &repo.instance, &tree).await?;
         let mut page = DiffPage::default();
         for (path, value) in staged {
             if !path.starts_with(&options.prefix)

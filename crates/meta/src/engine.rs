@@ -16,7 +16,6 @@ use crate::keys;
 use crate::kv::Kv;
 use crate::kv::embedded::EmbeddedKv;
 use crate::merge::MergeHook;
-use crate::metarange::MetaRange;
 use crate::repo::Repository;
 use crate::storage::{NamespaceStore, Storage};
 use crate::tree::TreeStore;
@@ -65,11 +64,11 @@ impl EngineBuilder {
             clock: Arc::new(SystemClock),
             hooks: Vec::new(),
             min_part_size: S3_MIN_PART_SIZE,
-            range_average: crate::range::DEFAULT_AVERAGE_ENTRIES,
+            range_average: crate::range::DEFAULT_AVERAGE_ITEMS,
         }
     }
 
-    /// Cut trees into ranges of this many entries on average (default 512). Every engine
+    /// Cut trees into ranges of this many items on average (default 32). Every engine
     /// sharing a store should use the same value, or equal trees get different names.
     pub fn with_range_size(mut self, average_entries: u64) -> Self {
         self.range_average = average_entries.max(1);
@@ -177,12 +176,8 @@ impl Engine {
     }
 
     /// The tree of a commit.
-    pub(crate) async fn commit_tree(&self, repo: &Repository, id: &str) -> Result<Arc<MetaRange>> {
-        let c = self.commit_record(repo, id).await?;
-        self.inner
-            .trees
-            .metarange(&repo.instance, &c.metarange)
-            .await
+    pub(crate) async fn commit_tree(&self, repo: &Repository, id: &str) -> Result<String> {
+        Ok(self.commit_record(repo, id).await?.tree.clone())
     }
 
     /// Build a commit record with the generation derived from its parents.
@@ -190,7 +185,7 @@ impl Engine {
         &self,
         repo: &Repository,
         parents: Vec<CommitId>,
-        metarange: String,
+        tree: String,
         request: &crate::commit::CommitRequest,
     ) -> Result<Commit> {
         let mut generation = 0;
@@ -199,7 +194,7 @@ impl Engine {
         }
         Ok(Commit {
             parents,
-            metarange,
+            tree,
             message: request.message.clone(),
             committer: request.committer.clone(),
             created_ms: self.now_ms(),

@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::keys;
 use crate::kv::KvExt;
 use crate::multipart::Part;
+use crate::range::Node;
 use crate::repo::Repository;
 use crate::staging::decode_staged;
 
@@ -99,30 +100,28 @@ impl Engine {
         {
             heads.push(String::from_utf8_lossy(&v).into_owned());
         }
-        // Every commit reachable from a branch or tag is retained, and with it its tree.
+        // Every commit reachable from a branch or tag is retained, and with it its tree;
+        // subtrees that commits share are walked once.
         let mut seen_commits = HashSet::new();
         let mut seen_ranges = HashSet::new();
+        let mut ranges = Vec::new();
         while let Some(id) = heads.pop() {
             if !seen_commits.insert(id.clone()) {
                 continue;
             }
             let commit = self.commit_record(repo, &id).await?;
             heads.extend(commit.parents.iter().cloned());
-            let tree = self
-                .inner
-                .trees
-                .metarange(&repo.instance, &commit.metarange)
-                .await?;
-            for info in &tree.ranges {
-                if seen_ranges.insert(info.id.clone()) {
-                    for (_, e) in self
-                        .inner
-                        .trees
-                        .range(&repo.instance, &info.id)
-                        .await?
-                        .iter()
-                    {
-                        live.insert(e.address.clone());
+            ranges.push(commit.tree.clone());
+            while let Some(range) = ranges.pop() {
+                if !seen_ranges.insert(range.clone()) {
+                    continue;
+                }
+                match &*self.inner.trees.node(&repo.instance, &range).await? {
+                    Node::Leaf(entries) => {
+                        live.extend(entries.iter().map(|(_, e)| e.address.clone()));
+                    }
+                    Node::Inner { children, .. } => {
+                        ranges.extend(children.iter().map(|c| c.id.clone()));
                     }
                 }
             }

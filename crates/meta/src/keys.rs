@@ -30,13 +30,9 @@ pub(crate) fn commit(repo: &str, id: &str) -> Vec<u8> {
 pub(crate) fn commit_prefix(repo: &str) -> Vec<u8> {
     format!("c/{repo}/").into_bytes()
 }
-/// `g/{repo}/{range id}` -> range.
+/// `g/{repo}/{range id}` -> range (a node of a tree, at any level).
 pub(crate) fn range(repo: &str, id: &str) -> Vec<u8> {
     format!("g/{repo}/{id}").into_bytes()
-}
-/// `m/{repo}/{metarange id}` -> metarange.
-pub(crate) fn metarange(repo: &str, id: &str) -> Vec<u8> {
-    format!("m/{repo}/{id}").into_bytes()
 }
 /// `s/{repo}/{token}/{path}` -> staged value (entry or tombstone).
 pub(crate) fn staged(repo: &str, token: &str, path: &[u8]) -> Vec<u8> {
@@ -63,7 +59,7 @@ pub(crate) fn part_prefix(repo: &str, upload: &str) -> Vec<u8> {
 }
 /// Every family that lives inside a repository, for deleting one.
 pub(crate) fn repo_families(repo: &str) -> Vec<Vec<u8>> {
-    ["b", "t", "c", "g", "m", "s", "u", "p"]
+    ["b", "t", "c", "g", "s", "u", "p"]
         .iter()
         .map(|f| format!("{f}/{repo}/").into_bytes())
         .collect()

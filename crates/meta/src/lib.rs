@@ -7,8 +7,9 @@
 //! store: the embedded redb file by default.
 //!
 //! A commit's tree is a sorted sequence of entries cut into content-defined, immutable
-//! [ranges](range) listed in a [metarange](metarange); commits share unchanged ranges by
-//! name, so commit, diff and merge cost follows the size of the change. Branch heads move
+//! [ranges](range); ranges are listed by ranges of the level above (the metaranges), up to
+//! one root. Commits share unchanged ranges by name, so commit, diff and merge cost follows
+//! the size of the change, not of the repository. Branch heads move
 //! only by compare-and-swap in the KV store, so several processes may share one store.
 //!
 //! Start with [`Engine`]: `Engine::open_embedded(dir)?.build()`.
@@ -27,7 +28,6 @@ mod keys;
 pub mod kv;
 pub mod log;
 pub mod merge;
-pub mod metarange;
 pub mod multipart;
 pub mod object;
 pub mod range;

@@ -14,7 +14,6 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorDetail, ErrorKind, Result};
 use crate::keys;
 use crate::kv::WriteBatch;
-use crate::metarange::MetaRange;
 use crate::repo::Repository;
 use crate::tree::{Change, TreeCursor};
 
@@ -60,7 +59,7 @@ pub struct MergeContext {
     pub destination: CommitId,
     /// The merge base.
     pub base: CommitId,
-    /// The metarange id of the tree the merge would produce (readable with
+    /// The root range id of the tree the merge would produce (readable with
     /// [`Engine::list_tree`]).
     pub merged_tree: String,
 }
@@ -137,14 +136,14 @@ impl Engine {
     async fn three_way(
         &self,
         repo: &Repository,
-        base: Arc<MetaRange>,
-        source: Arc<MetaRange>,
-        dest: Arc<MetaRange>,
+        base: &str,
+        source: &str,
+        dest: &str,
         strategy: MergeStrategy,
     ) -> Result<(Vec<Change>, Vec<String>)> {
         let trees = &self.inner.trees;
         let mut walk = TreeDiff::new(trees, &repo.instance, base, source, "", None).await?;
-        let mut dest_cursor = TreeCursor::new(trees, &repo.instance, dest);
+        let mut dest_cursor = TreeCursor::open(trees, &repo.instance, dest).await?;
         let mut changes = Vec::new();
         let mut conflicts = Vec::new();
         while let Some(d) = walk.next().await? {
@@ -208,13 +207,7 @@ impl Engine {
             let src_tree = self.commit_tree(&repo, &src).await?;
             let dest_tree = self.commit_tree(&repo, &record.head).await?;
             let (changes, conflicts) = self
-                .three_way(
-                    &repo,
-                    base_tree,
-                    src_tree,
-                    dest_tree.clone(),
-                    request.strategy,
-                )
+                .three_way(&repo, &base_tree, &src_tree, &dest_tree, request.strategy)
                 .await?;
             if !conflicts.is_empty() {
                 return Err(Error::conflict(format!(
@@ -336,9 +329,9 @@ impl Engine {
             let (changes, conflicts) = self
                 .three_way(
                     &repo,
-                    self.commit_tree(&repo, &target).await?,
-                    self.commit_tree(&repo, &parent_id).await?,
-                    head_tree.clone(),
+                    &self.commit_tree(&repo, &target).await?,
+                    &self.commit_tree(&repo, &parent_id).await?,
+                    &head_tree,
                     MergeStrategy::Fail,
                 )
                 .await?;
@@ -354,7 +347,7 @@ impl Engine {
                 .apply(&repo.instance, &head_tree, &changes)
                 .await?;
             let head_commit = self.commit_record(&repo, &record.head).await?;
-            if applied.id == head_commit.metarange && !request.allow_empty {
+            if applied.id == head_commit.tree && !request.allow_empty {
                 return Err(Error::invalid(format!(
                     "nothing to revert: {branch:?} has none of the changes of {target}"
                 )));
@@ -404,7 +397,7 @@ impl Engine {
         Ok((id, commit))
     }
 
-    /// List the entries of a tree by metarange id (for hooks that inspect a would-be tree).
+    /// List the entries of a tree by root range id (for hooks that inspect a would-be tree).
     pub async fn list_tree(
         &self,
         repo: &str,
@@ -412,14 +405,14 @@ impl Engine {
         options: &crate::view::ListOptions,
     ) -> Result<crate::view::ListPage> {
         let repo = self.repository(repo).await?;
-        let tree = self.inner.trees.metarange(&repo.instance, tree).await?;
-        let mut cursor = crate::view::ViewCursor::new(
+        let mut cursor = crate::view::ViewCursor::open(
             self.inner.kv.as_ref(),
             &self.inner.trees,
             &repo.instance,
             tree,
             &[],
-        );
+        )
+        .await?;
         crate::view::list(&mut cursor, options).await
     }
 }

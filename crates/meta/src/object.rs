@@ -212,13 +212,14 @@ impl Engine {
         let repo = self.repository(repo).await?;
         let resolved = self.resolve(&repo, reference).await?;
         let tree = self.commit_tree(&repo, &resolved.commit).await?;
-        let mut cursor = ViewCursor::new(
+        let mut cursor = ViewCursor::open(
             self.inner.kv.as_ref(),
             &self.inner.trees,
             &repo.instance,
-            tree,
+            &tree,
             &resolved.tokens,
-        );
+        )
+        .await?;
         list(&mut cursor, options).await
     }
 

@@ -1,72 +1,193 @@
-//! Ranges: sorted, immutable runs of entries named by the hash of their content, and the
-//! content-defined chunker that cuts a sorted stream of entries into them.
+//! Ranges: the immutable nodes of a tree, named by the hash of their content, and the
+//! content-defined chunker that cuts a sorted sequence into them.
 //!
-//! A range ends after an entry whose path hashes to a boundary, so the cut points depend on
-//! the paths alone: a change rewrites the range it falls in (and at most its neighbour when
-//! it adds or removes a boundary path), and every other range keeps its name. That is what
-//! lets commit, diff and merge skip unchanged ranges.
+//! A tree is a prolly tree. Level 0 ranges hold entries in path order; a range of level
+//! `L > 0` lists level `L - 1` ranges by their key span. A range ends after an item whose
+//! key (a path, or a child's last path) hashes to a boundary for its level, so cut points
+//! depend on keys alone: a change rewrites the ranges on its path from leaf to root (and
+//! at most a neighbour where it adds or removes a boundary), and every other range keeps
+//! its name. Commit, diff and merge therefore cost O(change x log(size)), and two trees
+//! share every unchanged subtree.
+
+use serde::{Deserialize, Serialize};
 
 use crate::encoding;
 use crate::entry::PathEntry;
 use crate::error::Result;
-use crate::metarange::RangeInfo;
 
-/// One entry in this many ends a range, on average (the default).
-pub const DEFAULT_AVERAGE_ENTRIES: u64 = 512;
+/// One item in this many ends a range, on average (the default).
+pub const DEFAULT_AVERAGE_ITEMS: u64 = 32;
 /// A range never holds more than this many times the average, whatever the hashes say.
 const MAX_OVER_AVERAGE: u64 = 8;
 
-/// FNV-1a: stable across versions and platforms, which a boundary rule must be.
-fn path_hash(path: &str) -> u64 {
+/// A reference to a child range, with the span and totals of its subtree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildRef {
+    /// Content hash of the encoded child range.
+    pub id: String,
+    /// First path in the subtree.
+    pub min_key: String,
+    /// Last path in the subtree.
+    pub max_key: String,
+    /// Entries in the subtree.
+    pub count: u64,
+    /// Sum of the entries' object sizes.
+    pub size: u64,
+}
+
+/// A range as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Node {
+    /// Level 0: entries in path order.
+    Leaf(Vec<PathEntry>),
+    /// Level `level >= 1`: child ranges in path order.
+    Inner {
+        /// The level, 1 for parents of leaves.
+        level: u8,
+        /// The children.
+        children: Vec<ChildRef>,
+    },
+}
+
+impl Node {
+    /// The empty tree's only range.
+    pub fn empty() -> Self {
+        Node::Leaf(Vec::new())
+    }
+
+    /// 0 for leaves.
+    pub fn level(&self) -> u8 {
+        match self {
+            Node::Leaf(_) => 0,
+            Node::Inner { level, .. } => *level,
+        }
+    }
+
+    /// Number of items (entries or children).
+    pub fn len(&self) -> usize {
+        match self {
+            Node::Leaf(e) => e.len(),
+            Node::Inner { children, .. } => children.len(),
+        }
+    }
+
+    /// True when the node has no item (only the empty tree's root).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn encode_with_id(&self) -> (String, Vec<u8>) {
+        let bytes = encoding::encode(self);
+        (encoding::content_id(&bytes), bytes)
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
+        encoding::decode(bytes, "range")
+    }
+
+    /// A reference to this node, for its parent.
+    pub(crate) fn child_ref(&self, id: String) -> Option<ChildRef> {
+        let (min_key, max_key, count, size) = match self {
+            Node::Leaf(e) => (
+                e.first()?.0.clone(),
+                e.last()?.0.clone(),
+                e.len() as u64,
+                e.iter().map(|(_, x)| x.size).sum(),
+            ),
+            Node::Inner { children: c, .. } => (
+                c.first()?.min_key.clone(),
+                c.last()?.max_key.clone(),
+                c.iter().map(|x| x.count).sum(),
+                c.iter().map(|x| x.size).sum(),
+            ),
+        };
+        Some(ChildRef {
+            id,
+            min_key,
+            max_key,
+            count,
+            size,
+        })
+    }
+}
+
+/// What the chunker needs of an item.
+pub(crate) trait Item: Clone {
+    /// The key that orders items and decides boundaries.
+    fn key(&self) -> &str;
+    /// A node made of `items` at `level`.
+    fn node(items: Vec<Self>, level: u8) -> Node;
+}
+
+impl Item for PathEntry {
+    fn key(&self) -> &str {
+        &self.0
+    }
+    fn node(items: Vec<Self>, _level: u8) -> Node {
+        Node::Leaf(items)
+    }
+}
+
+impl Item for ChildRef {
+    fn key(&self) -> &str {
+        &self.max_key
+    }
+    fn node(items: Vec<Self>, level: u8) -> Node {
+        Node::Inner {
+            level,
+            children: items,
+        }
+    }
+}
+
+/// FNV-1a over the level and the key: stable across versions and platforms, as a boundary
+/// rule must be, and independent between levels.
+fn boundary_hash(level: u8, key: &str) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in path.as_bytes() {
-        h ^= u64::from(*b);
+    for b in std::iter::once(level).chain(key.bytes()) {
+        h ^= u64::from(b);
         h = h.wrapping_mul(0x100000001b3);
     }
-    h
+    // FNV's low bits mix poorly for short inputs; fold the high half in.
+    h ^ (h >> 29)
 }
 
-pub(crate) fn encode_range(entries: &[PathEntry]) -> Vec<u8> {
-    encoding::encode(&entries)
-}
-
-pub(crate) fn decode_range(bytes: &[u8]) -> Result<Vec<PathEntry>> {
-    encoding::decode(bytes, "range")
-}
-
-/// A range the chunker finished: its description and its encoded bytes.
+/// A range the chunker finished: its reference and its encoded bytes.
 pub(crate) struct BuiltRange {
-    pub info: RangeInfo,
+    pub child: ChildRef,
+    pub node: std::sync::Arc<Node>,
     pub bytes: Vec<u8>,
 }
 
-/// Cuts a sorted stream of entries into ranges.
-pub(crate) struct Chunker {
+/// Cuts a sorted sequence of items of one level into ranges.
+pub(crate) struct Chunker<T: Item> {
+    level: u8,
     average: u64,
-    pending: Vec<PathEntry>,
+    pending: Vec<T>,
     built: Vec<BuiltRange>,
 }
 
-impl Chunker {
-    /// A chunker that ends a range after one entry in `average`, on average.
-    pub fn new(average: u64) -> Self {
+impl<T: Item> Chunker<T> {
+    /// A chunker for `level` that ends a range after one item in `average`, on average.
+    pub fn new(level: u8, average: u64) -> Self {
         Self {
-            average: average.max(1),
+            level,
+            average: average.max(2),
             pending: Vec::new(),
             built: Vec::new(),
         }
     }
 
-    /// True when no entry waits for a boundary: the next range of an old tree can be reused.
+    /// True when no item waits for a boundary.
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
 
-    /// Add the next entry; paths must arrive in strictly increasing order.
-    pub fn push(&mut self, entry: PathEntry) {
-        debug_assert!(self.pending.last().is_none_or(|(p, _)| *p < entry.0));
-        let boundary = path_hash(&entry.0).is_multiple_of(self.average);
-        self.pending.push(entry);
+    /// Add the next item; keys must arrive in strictly increasing order.
+    pub fn push(&mut self, item: T) {
+        debug_assert!(self.pending.last().is_none_or(|p| p.key() < item.key()));
+        let boundary = boundary_hash(self.level, item.key()).is_multiple_of(self.average);
+        self.pending.push(item);
         if boundary || self.pending.len() as u64 >= MAX_OVER_AVERAGE * self.average {
             self.cut();
         }
@@ -77,7 +198,7 @@ impl Chunker {
         std::mem::take(&mut self.built)
     }
 
-    /// Close the last range.
+    /// Close the last range and return every range not yet taken.
     pub fn finish(mut self) -> Vec<BuiltRange> {
         self.cut();
         self.built
@@ -87,16 +208,14 @@ impl Chunker {
         if self.pending.is_empty() {
             return;
         }
-        let entries = std::mem::take(&mut self.pending);
-        let bytes = encode_range(&entries);
-        let info = RangeInfo {
-            id: encoding::content_id(&bytes),
-            min_key: entries[0].0.clone(),
-            max_key: entries[entries.len() - 1].0.clone(),
-            count: entries.len() as u64,
-            size: entries.iter().map(|(_, e)| e.size).sum(),
-        };
-        self.built.push(BuiltRange { info, bytes });
+        let node = T::node(std::mem::take(&mut self.pending), self.level);
+        let (id, bytes) = node.encode_with_id();
+        let child = node.child_ref(id).expect("a cut range is not empty");
+        self.built.push(BuiltRange {
+            child,
+            node: std::sync::Arc::new(node),
+            bytes,
+        });
     }
 }
 
@@ -116,39 +235,45 @@ mod tests {
             .collect()
     }
 
+    fn chunk(items: Vec<PathEntry>) -> Vec<BuiltRange> {
+        let mut c = Chunker::new(0, DEFAULT_AVERAGE_ITEMS);
+        for e in items {
+            c.push(e);
+        }
+        c.finish()
+    }
+
     #[test]
     fn cuts_are_content_defined() {
         let all = entries(20_000);
-        let mut c = Chunker::new(DEFAULT_AVERAGE_ENTRIES);
-        for e in all.clone() {
-            c.push(e);
-        }
-        let ranges = c.finish();
-        assert!(ranges.len() > 10, "{} ranges", ranges.len());
-        let total: u64 = ranges.iter().map(|r| r.info.count).sum();
-        assert_eq!(total, 20_000);
+        let ranges = chunk(all.clone());
+        let n = ranges.len() as u64;
         assert!(
-            ranges
-                .iter()
-                .all(|r| r.info.count <= MAX_OVER_AVERAGE * DEFAULT_AVERAGE_ENTRIES)
+            n > 20_000 / DEFAULT_AVERAGE_ITEMS / 2 && n < 20_000 / DEFAULT_AVERAGE_ITEMS * 2,
+            "{n} ranges"
         );
+        let total: u64 = ranges.iter().map(|r| r.child.count).sum();
+        assert_eq!(total, 20_000);
 
         // Remove one entry in the middle: all but one or two ranges keep their ids.
-        let mut fewer = all.clone();
+        let mut fewer = all;
         fewer.remove(10_000);
-        let mut c = Chunker::new(DEFAULT_AVERAGE_ENTRIES);
-        for e in fewer {
-            c.push(e);
-        }
-        let other = c.finish();
-        let ids: std::collections::HashSet<_> = ranges.iter().map(|r| &r.info.id).collect();
-        let changed = other.iter().filter(|r| !ids.contains(&r.info.id)).count();
+        let other = chunk(fewer);
+        let ids: std::collections::HashSet<_> = ranges.iter().map(|r| &r.child.id).collect();
+        let changed = other.iter().filter(|r| !ids.contains(&r.child.id)).count();
         assert!(changed <= 2, "{changed} ranges changed");
     }
 
     #[test]
-    fn range_round_trip() {
-        let e = entries(3);
-        assert_eq!(decode_range(&encode_range(&e)).unwrap(), e);
+    fn node_round_trip() {
+        let n = Node::Leaf(entries(3));
+        let (id, bytes) = n.encode_with_id();
+        assert_eq!(Node::decode(&bytes).unwrap(), n);
+        let r = n.child_ref(id).unwrap();
+        assert_eq!(
+            (r.min_key.as_str(), r.max_key.as_str(), r.count),
+            ("k/00000000", "k/00000002", 3)
+        );
+        assert!(Node::empty().child_ref("x".into()).is_none());
     }
 }

@@ -192,7 +192,6 @@ mod ops {
     use crate::error::{Error, ErrorKind, Result};
     use crate::keys;
     use crate::kv::{KvExt, WriteBatch};
-    use crate::metarange::MetaRange;
     use crate::staging::new_token;
 
     use super::{Namespace, Repository, validate_ref_name, validate_repository_name};
@@ -233,10 +232,10 @@ mod ops {
                 created_ms: self.now_ms(),
                 instance: uuid::Uuid::new_v4().simple().to_string(),
             };
-            let (tree_id, tree_bytes) = MetaRange::default().encode_with_id();
+            let (tree_id, tree_bytes) = crate::tree::TreeStore::empty_root();
             let first = Commit {
                 parents: vec![],
-                metarange: tree_id.clone(),
+                tree: tree_id.clone(),
                 message: "Repository created".into(),
                 committer: String::new(),
                 created_ms: repo.created_ms,
@@ -252,7 +251,7 @@ mod ops {
             let mut batch = WriteBatch::new();
             batch.require(keys::repo(name), None);
             batch.put(keys::repo(name), encoding::encode(&repo));
-            batch.put(keys::metarange(&repo.instance, &tree_id), tree_bytes);
+            batch.put(keys::range(&repo.instance, &tree_id), tree_bytes);
             batch.put(keys::commit(&repo.instance, &commit_id), commit_bytes);
             batch.put(
                 keys::branch(&repo.instance, default_branch),

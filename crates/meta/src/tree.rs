@@ -1,7 +1,8 @@
-//! Reading and writing trees: cached loads of ranges and metaranges, a cursor over a tree
-//! that can skip whole ranges, and applying a sorted set of changes to a tree so that only
-//! the touched ranges are rewritten.
+//! Reading and writing trees: cached loads of ranges, a cursor over a tree's entries that
+//! can pass over whole shared subtrees, and applying a sorted set of changes so that only
+//! the ranges on the changed paths are rewritten, level by level up to a new root.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use quick_cache::sync::Cache;
@@ -10,169 +11,392 @@ use crate::entry::{Entry, PathEntry};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::kv::Kv;
-use crate::metarange::{MetaRange, RangeInfo};
-use crate::range::{self, Chunker};
+use crate::range::{ChildRef, Chunker, Item, Node};
 
 /// A change to apply to a tree: a path and its new entry, or `None` to remove it.
 pub(crate) type Change = (String, Option<Entry>);
 
-/// Loads and stores ranges and metaranges; both are immutable, so caching them is safe.
+/// Loads and stores ranges; they are immutable, so caching them is safe.
 pub(crate) struct TreeStore {
     kv: Arc<dyn Kv>,
-    range_average: u64,
-    ranges: Cache<String, Arc<Vec<PathEntry>>>,
-    metaranges: Cache<String, Arc<MetaRange>>,
+    average: u64,
+    nodes: Cache<String, Arc<Node>>,
 }
 
 /// The new tree that [`TreeStore::apply`] built, and the records to store with it.
 pub(crate) struct AppliedTree {
+    /// The root range's id: the tree's name.
     pub id: String,
-    /// `(key, value)` records of new ranges and the metarange, for the caller's write batch.
+    /// `(key, value)` records of the new ranges, for the caller's write batch.
     pub records: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+/// The items of one level that the chunker and the level walk handle.
+trait LevelItem: Item {
+    fn items(node: &Node) -> Result<&[Self]>;
+}
+
+impl LevelItem for PathEntry {
+    fn items(node: &Node) -> Result<&[Self]> {
+        match node {
+            Node::Leaf(e) => Ok(e),
+            Node::Inner { .. } => Err(Error::corrupt("expected a leaf range")),
+        }
+    }
+}
+
+impl LevelItem for ChildRef {
+    fn items(node: &Node) -> Result<&[Self]> {
+        match node {
+            Node::Inner { children, .. } => Ok(children),
+            Node::Leaf(_) => Err(Error::corrupt("expected an inner range")),
+        }
+    }
+}
+
+/// Ranges built during one `apply`, readable before they are stored.
+#[derive(Default)]
+struct Built {
+    nodes: HashMap<String, Arc<Node>>,
+    records: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
 impl TreeStore {
-    pub fn new(kv: Arc<dyn Kv>, range_average: u64) -> Self {
+    pub fn new(kv: Arc<dyn Kv>, average: u64) -> Self {
         Self {
             kv,
-            range_average,
-            ranges: Cache::new(4096),
-            metaranges: Cache::new(256),
+            average,
+            nodes: Cache::new(16_384),
         }
     }
 
-    pub async fn metarange(&self, repo: &str, id: &str) -> Result<Arc<MetaRange>> {
-        if let Some(m) = self.metaranges.get(id) {
-            return Ok(m);
-        }
-        let bytes = self
-            .kv
-            .get(&keys::metarange(repo, id))
-            .await?
-            .ok_or_else(|| Error::corrupt(format!("metarange {id} is missing")))?;
-        let m = Arc::new(MetaRange::decode(&bytes)?);
-        self.metaranges.insert(id.to_string(), m.clone());
-        Ok(m)
+    /// The id and bytes of the empty tree's root.
+    pub fn empty_root() -> (String, Vec<u8>) {
+        Node::empty().encode_with_id()
     }
 
-    pub async fn range(&self, repo: &str, id: &str) -> Result<Arc<Vec<PathEntry>>> {
-        if let Some(r) = self.ranges.get(id) {
-            return Ok(r);
+    pub async fn node(&self, repo: &str, id: &str) -> Result<Arc<Node>> {
+        if let Some(n) = self.nodes.get(id) {
+            return Ok(n);
         }
         let bytes = self
             .kv
             .get(&keys::range(repo, id))
             .await?
             .ok_or_else(|| Error::corrupt(format!("range {id} is missing")))?;
-        let r = Arc::new(range::decode_range(&bytes)?);
-        self.ranges.insert(id.to_string(), r.clone());
-        Ok(r)
+        let n = Arc::new(Node::decode(&bytes)?);
+        self.nodes.insert(id.to_string(), n.clone());
+        Ok(n)
     }
 
-    /// The entry at `path` in a tree.
-    pub async fn get(&self, repo: &str, tree: &MetaRange, path: &str) -> Result<Option<Entry>> {
-        let idx = tree.range_index_for(path.as_bytes());
-        let Some(info) = tree.ranges.get(idx) else {
-            return Ok(None);
-        };
-        if info.min_key.as_str() > path {
-            return Ok(None);
+    async fn node_or_built(&self, repo: &str, id: &str, built: &Built) -> Result<Arc<Node>> {
+        match built.nodes.get(id) {
+            Some(n) => Ok(n.clone()),
+            None => self.node(repo, id).await,
         }
-        let entries = self.range(repo, &info.id).await?;
-        Ok(entries
-            .binary_search_by(|(p, _)| p.as_str().cmp(path))
-            .ok()
-            .map(|i| entries[i].1.clone()))
     }
 
-    /// Apply `changes` (sorted by path, one per path) to `base`. Ranges that no change
-    /// touches are kept by name; only touched ranges are decoded and rewritten.
-    pub async fn apply(
+    /// The entry at `path` in the tree rooted at `root`.
+    pub async fn get(&self, repo: &str, root: &str, path: &str) -> Result<Option<Entry>> {
+        let mut node = self.node(repo, root).await?;
+        loop {
+            let next = match &*node {
+                Node::Leaf(entries) => {
+                    return Ok(entries
+                        .binary_search_by(|(p, _)| p.as_str().cmp(path))
+                        .ok()
+                        .map(|i| entries[i].1.clone()));
+                }
+                Node::Inner { children, .. } => {
+                    let i = children.partition_point(|c| c.max_key.as_str() < path);
+                    match children.get(i) {
+                        Some(c) if c.min_key.as_str() <= path => c.id.clone(),
+                        _ => return Ok(None),
+                    }
+                }
+            };
+            node = self.node(repo, &next).await?;
+        }
+    }
+
+    /// Apply `changes` (sorted by path, one per path) to the tree rooted at `root`.
+    pub async fn apply(&self, repo: &str, root: &str, changes: &[Change]) -> Result<AppliedTree> {
+        if changes.is_empty() {
+            return Ok(AppliedTree {
+                id: root.to_string(),
+                records: Vec::new(),
+            });
+        }
+        let root_node = self.node(repo, root).await?;
+        let mut built = Built::default();
+        let mut level = 0u8;
+        let edits: Vec<(String, Option<PathEntry>)> = changes
+            .iter()
+            .map(|(p, v)| (p.clone(), v.clone().map(|e| (p.clone(), e))))
+            .collect();
+        let (mut removed, mut added) = self
+            .apply_level::<PathEntry>(repo, root, &root_node, level, &edits, &mut built)
+            .await?;
+        while root_node.level() > level {
+            // The parents see a replaced range as its old key removed and the new keys added.
+            let mut edits: BTreeMap<String, Option<ChildRef>> =
+                removed.into_iter().map(|k| (k, None)).collect();
+            for r in added {
+                edits.insert(r.max_key.clone(), Some(r));
+            }
+            let edits: Vec<(String, Option<ChildRef>)> = edits.into_iter().collect();
+            level += 1;
+            (removed, added) = self
+                .apply_level::<ChildRef>(repo, root, &root_node, level, &edits, &mut built)
+                .await?;
+        }
+        let id = self.new_root(repo, added, level, &mut built).await?;
+        Ok(AppliedTree {
+            id,
+            records: built.records,
+        })
+    }
+
+    /// Rewrite the ranges of `level` that `edits` touch. Returns the keys of the replaced
+    /// ranges and references to their replacements.
+    async fn apply_level<T: LevelItem>(
         &self,
         repo: &str,
-        base: &MetaRange,
-        changes: &[Change],
-    ) -> Result<AppliedTree> {
-        let mut chunker = Chunker::new(self.range_average);
-        let mut out: Vec<RangeInfo> = Vec::with_capacity(base.ranges.len());
-        let mut records = Vec::new();
-        let mut ci = 0;
-        let mut collect = |chunker: &mut Chunker, out: &mut Vec<RangeInfo>| {
-            for built in chunker.take_built() {
-                records.push((keys::range(repo, &built.info.id), built.bytes));
-                out.push(built.info);
-            }
+        root: &str,
+        root_node: &Arc<Node>,
+        level: u8,
+        edits: &[(String, Option<T>)],
+        built: &mut Built,
+    ) -> Result<(Vec<String>, Vec<ChildRef>)> {
+        let mut chunker = Chunker::<T>::new(level, self.average);
+        let mut removed = Vec::new();
+        let mut added = Vec::new();
+        let mut ei = 0;
+        let only_root = root_node.level() == level;
+        let mut cursor = if only_root {
+            None
+        } else {
+            Some(LevelCursor::new(self, repo, root_node.clone(), level))
         };
-        for (i, info) in base.ranges.iter().enumerate() {
-            // The last range is also touched by changes past its end: it has no boundary
-            // at its end, and rewriting it keeps the tree's shape a function of its content.
-            let is_last = i + 1 == base.ranges.len();
-            let touched = changes
-                .get(ci)
-                .is_some_and(|(p, _)| is_last || p.as_str() <= info.max_key.as_str());
-            if !touched && chunker.is_empty() {
-                out.push(info.clone());
-                continue;
-            }
-            let entries = self.range(repo, &info.id).await?;
-            let mut ei = 0;
+        let mut root_done = only_root && root_node.is_empty();
+        loop {
+            // The next range to rewrite: where the next edit falls, or, while the chunker
+            // waits for a boundary, the range right after the last one.
+            let (id, max_key, is_last) = match cursor.as_mut() {
+                None => {
+                    if root_done {
+                        break;
+                    }
+                    root_done = true;
+                    let r = root_node.child_ref(root.to_string()).expect("not empty");
+                    (r.id, r.max_key, true)
+                }
+                Some(c) => {
+                    if chunker.is_empty() {
+                        let Some((key, _)) = edits.get(ei) else { break };
+                        c.seek(key).await?;
+                    } else if !c.next().await? {
+                        break;
+                    }
+                    let r = c.current();
+                    (r.id.clone(), r.max_key.clone(), c.is_last())
+                }
+            };
+            removed.push(max_key.clone());
+            let node = self.node_or_built(repo, &id, built).await?;
+            let items = T::items(&node)?;
+            let mut ii = 0;
             loop {
-                let change = changes
-                    .get(ci)
-                    .filter(|(p, _)| p.as_str() <= info.max_key.as_str());
-                match (entries.get(ei), change) {
+                let edit = edits
+                    .get(ei)
+                    .filter(|(k, _)| is_last || k.as_str() <= max_key.as_str());
+                match (items.get(ii), edit) {
                     (None, None) => break,
-                    (Some(e), None) => {
-                        chunker.push(e.clone());
+                    (Some(item), None) => {
+                        chunker.push(item.clone());
+                        ii += 1;
+                    }
+                    (None, Some((_, v))) => {
+                        if let Some(v) = v {
+                            chunker.push(v.clone());
+                        }
                         ei += 1;
                     }
-                    (None, Some((p, v))) => {
-                        if let Some(v) = v {
-                            chunker.push((p.clone(), v.clone()));
-                        }
-                        ci += 1;
-                    }
-                    (Some(e), Some((p, v))) => match e.0.as_str().cmp(p.as_str()) {
+                    (Some(item), Some((k, v))) => match item.key().cmp(k.as_str()) {
                         std::cmp::Ordering::Less => {
-                            chunker.push(e.clone());
-                            ei += 1;
+                            chunker.push(item.clone());
+                            ii += 1;
                         }
                         ordering => {
                             if let Some(v) = v {
-                                chunker.push((p.clone(), v.clone()));
+                                chunker.push(v.clone());
                             }
-                            ci += 1;
+                            ei += 1;
                             if ordering == std::cmp::Ordering::Equal {
-                                ei += 1;
+                                ii += 1;
                             }
                         }
                     },
                 }
-                collect(&mut chunker, &mut out);
+                collect(chunker.take_built(), &mut added, built, repo);
+            }
+            if is_last {
+                break;
             }
         }
-        for (p, v) in &changes[ci..] {
+        for (_, v) in &edits[ei..] {
             if let Some(v) = v {
-                chunker.push((p.clone(), v.clone()));
-                collect(&mut chunker, &mut out);
+                chunker.push(v.clone());
             }
         }
-        for built in chunker.finish() {
-            records.push((keys::range(repo, &built.info.id), built.bytes));
-            out.push(built.info);
+        collect(chunker.finish(), &mut added, built, repo);
+        Ok((removed, added))
+    }
+
+    /// Build the levels above `refs` (ranges of `level`) up to a single root, then drop
+    /// single-child roots, so that a tree's shape depends on its entries alone.
+    async fn new_root(
+        &self,
+        repo: &str,
+        mut refs: Vec<ChildRef>,
+        mut level: u8,
+        built: &mut Built,
+    ) -> Result<String> {
+        if refs.is_empty() {
+            let (id, bytes) = Self::empty_root();
+            built.records.push((keys::range(repo, &id), bytes));
+            built.nodes.insert(id.clone(), Arc::new(Node::empty()));
+            return Ok(id);
         }
-        let metarange = MetaRange { ranges: out };
-        let (id, bytes) = metarange.encode_with_id();
-        records.push((keys::metarange(repo, &id), bytes));
-        self.metaranges.insert(id.clone(), Arc::new(metarange));
-        Ok(AppliedTree { id, records })
+        while refs.len() > 1 {
+            level += 1;
+            let mut chunker = Chunker::<ChildRef>::new(level, self.average);
+            for r in refs {
+                chunker.push(r);
+            }
+            refs = Vec::new();
+            collect(chunker.finish(), &mut refs, built, repo);
+        }
+        let mut root = refs.pop().expect("one range").id;
+        loop {
+            let node = self.node_or_built(repo, &root, built).await?;
+            match &*node {
+                Node::Inner { children, .. } if children.len() == 1 => {
+                    root = children[0].id.clone();
+                }
+                _ => return Ok(root),
+            }
+        }
+    }
+}
+
+fn collect(
+    ranges: Vec<crate::range::BuiltRange>,
+    out: &mut Vec<ChildRef>,
+    built: &mut Built,
+    repo: &str,
+) {
+    for r in ranges {
+        built
+            .records
+            .push((keys::range(repo, &r.child.id), r.bytes));
+        built.nodes.insert(r.child.id.clone(), r.node);
+        out.push(r.child);
+    }
+}
+
+struct Frame {
+    node: Arc<Node>,
+    pos: usize,
+}
+
+/// Walks the ranges of one level below the root, in key order.
+struct LevelCursor<'a> {
+    store: &'a TreeStore,
+    repo: &'a str,
+    root: Arc<Node>,
+    /// Frames from the root down to a range of `level + 1`.
+    stack: Vec<Frame>,
+    level: u8,
+}
+
+impl<'a> LevelCursor<'a> {
+    fn new(store: &'a TreeStore, repo: &'a str, root: Arc<Node>, level: u8) -> Self {
+        Self {
+            store,
+            repo,
+            root,
+            stack: Vec::new(),
+            level,
+        }
+    }
+
+    fn children(node: &Node) -> &[ChildRef] {
+        match node {
+            Node::Inner { children, .. } => children,
+            Node::Leaf(_) => &[],
+        }
+    }
+
+    /// Stand at the range of `level` that holds `key`, or where it would go (the last
+    /// range when the key is past the end).
+    async fn seek(&mut self, key: &str) -> Result<()> {
+        self.stack.clear();
+        let mut node = self.root.clone();
+        loop {
+            let children = Self::children(&node);
+            let pos = children
+                .partition_point(|c| c.max_key.as_str() < key)
+                .min(children.len() - 1);
+            let at_parent_level = node.level() == self.level + 1;
+            let next = children[pos].id.clone();
+            self.stack.push(Frame { node, pos });
+            if at_parent_level {
+                return Ok(());
+            }
+            node = self.store.node(self.repo, &next).await?;
+        }
+    }
+
+    fn current(&self) -> &ChildRef {
+        let top = self.stack.last().expect("positioned");
+        &Self::children(&top.node)[top.pos]
+    }
+
+    fn is_last(&self) -> bool {
+        self.stack
+            .iter()
+            .all(|f| f.pos + 1 == Self::children(&f.node).len())
+    }
+
+    /// Move to the next range of the level; false at the end.
+    async fn next(&mut self) -> Result<bool> {
+        loop {
+            let Some(top) = self.stack.last_mut() else {
+                return Ok(false);
+            };
+            top.pos += 1;
+            if top.pos < Self::children(&top.node).len() {
+                break;
+            }
+            self.stack.pop();
+        }
+        while self.stack.last().expect("non-empty").node.level() > self.level + 1 {
+            let id = self.current().id.clone();
+            let node = self.store.node(self.repo, &id).await?;
+            self.stack.push(Frame { node, pos: 0 });
+        }
+        Ok(true)
     }
 }
 
 /// What a [`TreeCursor`] stands at.
 pub(crate) enum Peek<'c> {
+    /// An entry of a loaded leaf.
     Entry(&'c PathEntry),
-    Range(&'c RangeInfo),
+    /// The start of a subtree not read yet, and the level of its root range.
+    Subtree(&'c ChildRef, u8),
+    /// Past the last entry.
     End,
 }
 
@@ -181,118 +405,135 @@ impl<'c> Peek<'c> {
     pub fn key(&self) -> Option<&'c str> {
         match self {
             Peek::Entry((p, _)) => Some(p.as_str()),
-            Peek::Range(r) => Some(r.min_key.as_str()),
+            Peek::Subtree(r, _) => Some(r.min_key.as_str()),
             Peek::End => None,
         }
     }
 }
 
-/// A forward cursor over one tree. Until a range is needed it stays unloaded, so that two
-/// cursors walking trees that share ranges can skip them without reading them.
+/// A forward cursor over the entries of one tree. It reads ranges only when it must, so
+/// two cursors walking trees that share subtrees can pass over them unread.
 pub(crate) struct TreeCursor<'a> {
     store: &'a TreeStore,
     repo: String,
-    tree: Arc<MetaRange>,
-    index: usize,
-    loaded: Option<Arc<Vec<PathEntry>>>,
-    pos: usize,
+    root: Arc<Node>,
+    stack: Vec<Frame>,
 }
 
 impl<'a> TreeCursor<'a> {
-    pub fn new(store: &'a TreeStore, repo: &str, tree: Arc<MetaRange>) -> Self {
-        Self {
+    pub async fn open(store: &'a TreeStore, repo: &str, root: &str) -> Result<Self> {
+        let root = store.node(repo, root).await?;
+        let mut c = Self {
             store,
             repo: repo.to_string(),
-            tree,
-            index: 0,
-            loaded: None,
-            pos: 0,
-        }
+            stack: vec![Frame {
+                node: root.clone(),
+                pos: 0,
+            }],
+            root,
+        };
+        c.normalize();
+        Ok(c)
     }
 
-    /// Pass over the unloaded range the cursor stands at.
-    pub fn skip_range(&mut self) {
-        debug_assert!(self.loaded.is_none());
-        self.index += 1;
-        self.pos = 0;
-    }
-
-    /// Make [`current`](Self::current) valid: load the range under the cursor, moving past
-    /// exhausted ones.
-    pub async fn fill(&mut self) -> Result<()> {
-        loop {
-            let Some(info) = self.tree.ranges.get(self.index) else {
-                self.loaded = None;
-                return Ok(());
-            };
-            if self.loaded.is_none() {
-                self.loaded = Some(self.store.range(&self.repo, &info.id).await?);
+    /// Pop frames whose items are exhausted, moving their parents on.
+    fn normalize(&mut self) {
+        while let Some(top) = self.stack.last() {
+            if top.pos < top.node.len() {
+                return;
             }
-            if self.pos < self.loaded.as_ref().map_or(0, |l| l.len()) {
-                return Ok(());
+            self.stack.pop();
+            if let Some(parent) = self.stack.last_mut() {
+                parent.pos += 1;
             }
-            self.index += 1;
-            self.loaded = None;
-            self.pos = 0;
         }
     }
 
-    /// Step off an exhausted range without reading the next one.
-    pub fn settle(&mut self) {
-        if let Some(l) = &self.loaded
-            && self.pos >= l.len()
-        {
-            self.index += 1;
-            self.loaded = None;
-            self.pos = 0;
-        }
-    }
-
-    /// What the cursor stands at, without reading anything: a loaded entry, the start of an
-    /// unread range, or the end. Call [`settle`](Self::settle) first.
+    /// What the cursor stands at, without reading anything.
     pub fn peek(&self) -> Peek<'_> {
-        match &self.loaded {
-            Some(l) => l.get(self.pos).map_or(Peek::End, Peek::Entry),
-            None => self
-                .tree
-                .ranges
-                .get(self.index)
-                .map_or(Peek::End, Peek::Range),
+        match self.stack.last() {
+            None => Peek::End,
+            Some(Frame { node, pos }) => match &**node {
+                Node::Leaf(e) => Peek::Entry(&e[*pos]),
+                Node::Inner { children, level } => Peek::Subtree(&children[*pos], level - 1),
+            },
         }
     }
 
-    /// The entry under the cursor; valid after [`fill`](Self::fill).
+    /// Read the subtree the cursor stands at, one level down.
+    pub async fn descend(&mut self) -> Result<()> {
+        if let Peek::Subtree(r, _) = self.peek() {
+            let id = r.id.clone();
+            let node = self.store.node(&self.repo, &id).await?;
+            self.stack.push(Frame { node, pos: 0 });
+            self.normalize();
+        }
+        Ok(())
+    }
+
+    /// Pass over the subtree the cursor stands at, unread.
+    pub fn skip(&mut self) {
+        if let Some(top) = self.stack.last_mut() {
+            top.pos += 1;
+        }
+        self.normalize();
+    }
+
+    /// Read down to the next entry, so that [`current`](Self::current) is valid.
+    pub async fn fill(&mut self) -> Result<()> {
+        while let Peek::Subtree(..) = self.peek() {
+            self.descend().await?;
+        }
+        Ok(())
+    }
+
+    /// The entry under the cursor, when it stands at one.
     pub fn current(&self) -> Option<&PathEntry> {
-        self.loaded.as_ref().and_then(|l| l.get(self.pos))
+        match self.peek() {
+            Peek::Entry(e) => Some(e),
+            _ => None,
+        }
     }
 
-    /// Step past the current entry; call [`fill`](Self::fill) before reading again.
+    /// Step past the current entry.
     pub fn advance(&mut self) {
-        self.pos += 1;
+        if let Some(top) = self.stack.last_mut()
+            && matches!(*top.node, Node::Leaf(_))
+        {
+            top.pos += 1;
+        }
+        self.normalize();
     }
 
-    /// Move forward to the first path `>= key` (never backward).
+    /// Move to the first entry whose path is `>= key`. Only forward: callers seek to keys
+    /// past everything they consumed.
     pub async fn seek(&mut self, key: &[u8]) -> Result<()> {
         if let Some((p, _)) = self.current()
             && p.as_bytes() >= key
         {
             return Ok(());
         }
-        let target = self.tree.range_index_for(key).max(self.index);
-        if target != self.index || self.loaded.is_none() {
-            self.index = target;
-            self.loaded = None;
-            self.pos = 0;
-        }
-        if let Some(info) = self.tree.ranges.get(self.index) {
-            if self.loaded.is_none() {
-                self.loaded = Some(self.store.range(&self.repo, &info.id).await?);
+        self.stack.clear();
+        let mut node = self.root.clone();
+        loop {
+            match &*node {
+                Node::Leaf(e) => {
+                    let pos = e.partition_point(|(p, _)| p.as_bytes() < key);
+                    self.stack.push(Frame { node, pos });
+                    break;
+                }
+                Node::Inner { children, .. } => {
+                    let pos = children.partition_point(|c| c.max_key.as_bytes() < key);
+                    let next = children.get(pos).map(|c| c.id.clone());
+                    self.stack.push(Frame { node, pos });
+                    match next {
+                        Some(id) => node = self.store.node(&self.repo, &id).await?,
+                        None => break,
+                    }
+                }
             }
-            let entries = self.loaded.as_ref().expect("loaded above");
-            self.pos = self
-                .pos
-                .max(entries.partition_point(|(p, _)| p.as_bytes() < key));
         }
+        self.normalize();
         self.fill().await
     }
 }
@@ -300,8 +541,8 @@ impl<'a> TreeCursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::WriteBatch;
     use crate::kv::memory::MemoryKv;
-    use crate::kv::{KvExt, WriteBatch};
 
     async fn store_records(kv: &dyn Kv, records: &[(Vec<u8>, Vec<u8>)]) {
         let mut b = WriteBatch::new();
@@ -318,8 +559,8 @@ mod tests {
         )
     }
 
-    async fn all(store: &TreeStore, tree: Arc<MetaRange>) -> Vec<PathEntry> {
-        let mut c = TreeCursor::new(store, "r", tree);
+    async fn all(store: &TreeStore, root: &str) -> Vec<PathEntry> {
+        let mut c = TreeCursor::open(store, "r", root).await.unwrap();
         let mut out = Vec::new();
         loop {
             c.fill().await.unwrap();
@@ -330,18 +571,22 @@ mod tests {
         out
     }
 
-    #[tokio::test]
-    async fn apply_reuses_untouched_ranges() {
+    async fn setup(average: u64) -> (Arc<dyn Kv>, TreeStore, String) {
         let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new());
-        let store = TreeStore::new(kv.clone(), crate::range::DEFAULT_AVERAGE_ENTRIES);
+        let store = TreeStore::new(kv.clone(), average);
+        let (id, bytes) = TreeStore::empty_root();
+        store_records(kv.as_ref(), &[(keys::range("r", &id), bytes)]).await;
+        (kv, store, id)
+    }
+
+    #[tokio::test]
+    async fn apply_rewrites_only_changed_paths() {
+        let (kv, store, empty) = setup(8).await;
         let changes: Vec<Change> = (0..10_000).map(|i| put(&format!("p/{i:06}"), 1)).collect();
-        let t1 = store
-            .apply("r", &MetaRange::default(), &changes)
-            .await
-            .unwrap();
+        let t1 = store.apply("r", &empty, &changes).await.unwrap();
         store_records(kv.as_ref(), &t1.records).await;
-        let m1 = store.metarange("r", &t1.id).await.unwrap();
-        assert_eq!(m1.count(), 10_000);
+        assert!(store.node("r", &t1.id).await.unwrap().level() >= 3);
+        assert_eq!(all(&store, &t1.id).await.len(), 10_000);
 
         let edits = vec![
             put("p/000500", 2),
@@ -349,60 +594,72 @@ mod tests {
             put("p/005000x", 3),
             put("q/new", 4),
         ];
-        let t2 = store.apply("r", &m1, &edits).await.unwrap();
+        let t2 = store.apply("r", &t1.id, &edits).await.unwrap();
+        assert!(
+            t2.records.len() < 40,
+            "{} ranges rewritten",
+            t2.records.len()
+        );
         store_records(kv.as_ref(), &t2.records).await;
-        let m2 = store.metarange("r", &t2.id).await.unwrap();
-        assert_eq!(m2.count(), 10_000 + 1);
-        let old: std::collections::HashSet<_> = m1.ranges.iter().map(|r| &r.id).collect();
-        let new_ranges = m2.ranges.iter().filter(|r| !old.contains(&r.id)).count();
-        assert!(new_ranges <= 6, "{new_ranges} ranges rewritten");
-
-        let listed = all(&store, m2.clone()).await;
+        let listed = all(&store, &t2.id).await;
         assert_eq!(listed.len(), 10_001);
         assert!(listed.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(
-            store.get("r", &m2, "p/000500").await.unwrap().unwrap().size,
+            store
+                .get("r", &t2.id, "p/000500")
+                .await
+                .unwrap()
+                .unwrap()
+                .size,
             2
         );
-        assert!(store.get("r", &m2, "p/005000").await.unwrap().is_none());
-        assert_eq!(store.get("r", &m2, "q/new").await.unwrap().unwrap().size, 4);
+        assert!(store.get("r", &t2.id, "p/005000").await.unwrap().is_none());
+        assert_eq!(
+            store.get("r", &t2.id, "q/new").await.unwrap().unwrap().size,
+            4
+        );
+        assert_eq!(
+            store
+                .get("r", &t2.id, "p/000001")
+                .await
+                .unwrap()
+                .unwrap()
+                .size,
+            1
+        );
+        assert!(store.get("r", &t2.id, "a").await.unwrap().is_none());
+
+        // The shape depends on the content only: the same entries built at once give the
+        // same root.
+        let mut direct: BTreeMap<String, Option<Entry>> = changes.into_iter().collect();
+        for (k, v) in edits {
+            direct.insert(k, v);
+        }
+        let direct: Vec<Change> = direct.into_iter().filter(|(_, v)| v.is_some()).collect();
+        let t2_direct = store.apply("r", &empty, &direct).await.unwrap();
+        assert_eq!(t2_direct.id, t2.id);
 
         // Removing everything gives the empty tree.
         let removals: Vec<Change> = listed.iter().map(|(p, _)| (p.clone(), None)).collect();
-        let t3 = store.apply("r", &m2, &removals).await.unwrap();
-        assert!(
-            store
-                .metarange("r", &t3.id)
-                .await
-                .unwrap()
-                .ranges
-                .is_empty()
-        );
-        let (empty_id, _) = MetaRange::default().encode_with_id();
-        assert_eq!(t3.id, empty_id);
-
-        // Applying the same content the other way round gives the same tree id.
-        let t1_again = store
-            .apply("r", &MetaRange::default(), &changes)
-            .await
-            .unwrap();
-        assert_eq!(t1_again.id, t1.id);
-        kv.delete(b"unused").await.unwrap();
+        let t3 = store.apply("r", &t2.id, &removals).await.unwrap();
+        assert_eq!(t3.id, empty);
+        // Removing nearly everything collapses the levels.
+        let keep_one: Vec<Change> = removals[1..].to_vec();
+        let t4 = store.apply("r", &t2.id, &keep_one).await.unwrap();
+        store_records(kv.as_ref(), &t4.records).await;
+        assert_eq!(store.node("r", &t4.id).await.unwrap().level(), 0);
+        assert_eq!(all(&store, &t4.id).await.len(), 1);
     }
 
     #[tokio::test]
     async fn cursor_seek() {
-        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new());
-        let store = TreeStore::new(kv.clone(), crate::range::DEFAULT_AVERAGE_ENTRIES);
+        let (kv, store, empty) = setup(8).await;
         let changes: Vec<Change> = (0..5_000)
             .map(|i| put(&format!("k{:05}", i * 2), 1))
             .collect();
-        let t = store
-            .apply("r", &MetaRange::default(), &changes)
-            .await
-            .unwrap();
+        let t = store.apply("r", &empty, &changes).await.unwrap();
         store_records(kv.as_ref(), &t.records).await;
-        let mut c = TreeCursor::new(&store, "r", store.metarange("r", &t.id).await.unwrap());
+        let mut c = TreeCursor::open(&store, "r", &t.id).await.unwrap();
         c.seek(b"k03001").await.unwrap();
         assert_eq!(c.current().unwrap().0, "k03002");
         c.seek(b"k03002").await.unwrap();
@@ -410,6 +667,9 @@ mod tests {
         c.seek(b"k09998").await.unwrap();
         assert_eq!(c.current().unwrap().0, "k09998");
         c.seek(b"k09999").await.unwrap();
+        assert!(c.current().is_none());
+        let mut c = TreeCursor::open(&store, "r", &empty).await.unwrap();
+        c.fill().await.unwrap();
         assert!(c.current().is_none());
     }
 }

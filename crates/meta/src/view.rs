@@ -2,12 +2,9 @@
 //! merged cursor yields the visible entries in path order; listing builds S3-style pages
 //! (prefix, delimiter, start-after) on it, seeking past whole common prefixes.
 
-use std::sync::Arc;
-
 use crate::entry::{Entry, PathEntry};
 use crate::error::Result;
 use crate::kv::Kv;
-use crate::metarange::MetaRange;
 use crate::staging::StagingCursor;
 use crate::tree::{TreeCursor, TreeStore};
 
@@ -18,20 +15,20 @@ pub(crate) struct ViewCursor<'a> {
 }
 
 impl<'a> ViewCursor<'a> {
-    pub fn new(
+    pub async fn open(
         kv: &'a dyn Kv,
         trees: &'a TreeStore,
         repo: &str,
-        tree: Arc<MetaRange>,
+        tree: &str,
         tokens: &[String],
-    ) -> Self {
-        Self {
-            tree: TreeCursor::new(trees, repo, tree),
+    ) -> Result<Self> {
+        Ok(Self {
+            tree: TreeCursor::open(trees, repo, tree).await?,
             staged: tokens
                 .iter()
                 .map(|t| StagingCursor::new(kv, repo, t))
                 .collect(),
-        }
+        })
     }
 
     pub async fn seek(&mut self, key: &[u8]) -> Result<()> {

@@ -2,7 +2,7 @@
 //! against the engine and against a plain in-memory model; after every step every branch's
 //! full listing (with and without its uncommitted changes) must agree.
 //!
-//! Trees are cut into tiny ranges here (4 entries on average), so that range reuse and
+//! Trees are cut into tiny ranges here (3 items on average, so several levels), so that range reuse and
 //! range skipping in diff and merge are exercised on small repositories.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -16,7 +16,7 @@ use sluice_meta::{
 };
 
 /// Paths with shared prefixes, so listings and ranges have structure.
-const PATHS: usize = 40;
+const PATHS: usize = 120;
 fn path(i: usize) -> String {
     format!("{}/{}/f{}", ["a", "b", "c"][i % 3], i % 7, i)
 }
@@ -172,7 +172,7 @@ async fn listing(engine: &Engine, reference: &str) -> Tree {
 async fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::builder(Arc::new(MemoryKv::new()), dir.path())
-        .with_range_size(4)
+        .with_range_size(3)
         .build();
     engine
         .create_repository("repo", "local://repo", "main")
