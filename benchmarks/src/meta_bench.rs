@@ -71,7 +71,7 @@ fn changed_path(shape: Shape, n: u64, round: usize, k: u64) -> String {
         Shape::Clustered => format!("tables/events/date=new{round:03}/part-{k:08}.parquet"),
         Shape::Spread => {
             let i = (k * 15_485_863 + round as u64 * 32_452_843) % n;
-            if k % 2 == 0 {
+            if k.is_multiple_of(2) {
                 path(i)
             } else {
                 format!("{}-new{round}", path(i))
