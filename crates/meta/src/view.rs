@@ -12,6 +12,8 @@ use crate::tree::{TreeCursor, TreeStore};
 pub(crate) struct ViewCursor<'a> {
     tree: TreeCursor<'a>,
     staged: Vec<StagingCursor<'a>>,
+    /// Scratch: which staging cursors stand at the current smallest path.
+    at_min: Vec<bool>,
 }
 
 impl<'a> ViewCursor<'a> {
@@ -28,6 +30,7 @@ impl<'a> ViewCursor<'a> {
                 .iter()
                 .map(|t| StagingCursor::new(kv, repo, t))
                 .collect(),
+            at_min: Vec::with_capacity(tokens.len()),
         })
     }
 
@@ -43,37 +46,52 @@ impl<'a> ViewCursor<'a> {
     pub async fn next(&mut self) -> Result<Option<PathEntry>> {
         loop {
             self.tree.fill().await?;
-            let mut min: Option<String> = self.tree.current().map(|(p, _)| p.clone());
             for s in &mut self.staged {
                 s.fill().await?;
+            }
+            // Find the smallest path and what wins there without allocating: a run of
+            // deletions over committed entries costs no more than comparing keys.
+            let mut min: Option<&str> = self.tree.current().map(|(p, _)| p.as_str());
+            for s in &self.staged {
                 if let Some((p, _)) = s.current()
-                    && min.as_ref().is_none_or(|m| p < m)
+                    && min.is_none_or(|m| p.as_str() < m)
                 {
-                    min = Some(p.clone());
+                    min = Some(p);
                 }
             }
             let Some(min) = min else { return Ok(None) };
-            let mut winner: Option<Option<Entry>> = None;
-            for s in &mut self.staged {
-                if let Some((p, v)) = s.current()
-                    && *p == min
+            let mut winner: Option<Option<&Entry>> = None;
+            self.at_min.clear();
+            for s in &self.staged {
+                let hit = s.current().filter(|(p, _)| p == min);
+                if let Some((_, v)) = hit
+                    && winner.is_none()
                 {
-                    if winner.is_none() {
-                        winner = Some(v.clone());
-                    }
+                    winner = Some(v.as_ref());
+                }
+                self.at_min.push(hit.is_some());
+            }
+            let tree_hit = self.tree.current().filter(|(p, _)| p == min);
+            if let Some((_, e)) = tree_hit
+                && winner.is_none()
+            {
+                winner = Some(Some(e));
+            }
+            let tree_hit = tree_hit.is_some();
+            let found = match winner {
+                Some(Some(e)) => Some((min.to_string(), e.clone())),
+                _ => None,
+            };
+            for (s, hit) in self.staged.iter_mut().zip(&self.at_min) {
+                if *hit {
                     s.advance();
                 }
             }
-            if let Some((p, e)) = self.tree.current()
-                && *p == min
-            {
-                if winner.is_none() {
-                    winner = Some(Some(e.clone()));
-                }
+            if tree_hit {
                 self.tree.advance();
             }
-            if let Some(Some(entry)) = winner {
-                return Ok(Some((min, entry)));
+            if found.is_some() {
+                return Ok(found);
             }
         }
     }
