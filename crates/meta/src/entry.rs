@@ -19,6 +19,9 @@ pub struct Entry {
     pub content_type: Option<String>,
     /// User metadata (S3 `x-amz-meta-*`, lakeFS user metadata), sorted for a stable hash.
     pub metadata: BTreeMap<String, String>,
+    /// Checksums verified at upload, by algorithm (`crc32`, `crc32c`, `crc64nvme`, `sha1`,
+    /// `sha256`), base64 as S3 gives them.
+    pub checksums: BTreeMap<String, String>,
 }
 
 impl Entry {
@@ -31,6 +34,7 @@ impl Entry {
             last_modified_ms: 0,
             content_type: None,
             metadata: BTreeMap::new(),
+            checksums: BTreeMap::new(),
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct Part {
     pub etag: String,
     /// When it was uploaded.
     pub last_modified_ms: i64,
+    /// Checksums the caller verified over the part, by algorithm.
+    pub checksums: BTreeMap<String, String>,
 }
 
 impl Engine {
@@ -106,6 +108,7 @@ impl Engine {
         upload_id: &str,
         number: u32,
         body: S,
+        checksums: BTreeMap<String, String>,
     ) -> Result<Part>
     where
         S: Stream<Item = std::io::Result<Bytes>> + Send,
@@ -124,6 +127,7 @@ impl Engine {
             size: written.size,
             etag: md5_etag(&written.md5),
             last_modified_ms: self.now_ms(),
+            checksums,
         };
         // Record the part only while the upload exists, so an abort racing this loses nothing
         // that anyone could still complete.
@@ -168,7 +172,8 @@ impl Engine {
             .read(&source.address, range)
             .await?
             .map_err(|e| std::io::Error::other(e.to_string()));
-        self.upload_part(repo, upload_id, number, body).await
+        self.upload_part(repo, upload_id, number, body, BTreeMap::new())
+            .await
     }
 
     /// The parts of an upload, by number.
@@ -273,6 +278,7 @@ impl Engine {
             last_modified_ms: self.now_ms(),
             content_type: upload.content_type.clone(),
             metadata: upload.metadata.clone(),
+            checksums: BTreeMap::new(),
         };
         self.write_staged(
             &repo,

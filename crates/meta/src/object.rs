@@ -42,6 +42,8 @@ pub struct PutOptions {
     pub metadata: BTreeMap<String, String>,
     /// The condition on the current object.
     pub condition: WriteCondition,
+    /// Checksums the caller verified over the body, to record with the entry.
+    pub checksums: BTreeMap<String, String>,
 }
 
 pub(crate) fn validate_path(path: &str) -> Result<()> {
@@ -87,6 +89,7 @@ impl Engine {
             last_modified_ms: self.now_ms(),
             content_type: options.content_type,
             metadata: options.metadata,
+            checksums: options.checksums,
         };
         self.write_staged(&repo, branch, path, Some(entry.clone()), &options.condition)
             .await?;
@@ -240,6 +243,9 @@ impl Engine {
             Some(opts) => {
                 entry.content_type = opts.content_type;
                 entry.metadata = opts.metadata;
+                if !opts.checksums.is_empty() {
+                    entry.checksums = opts.checksums;
+                }
                 opts.condition
             }
             None => WriteCondition::Always,

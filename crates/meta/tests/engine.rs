@@ -606,11 +606,11 @@ async fn multipart_uploads() {
         .unwrap();
     let body = |s: &'static str| futures::stream::once(async move { Ok(bytes::Bytes::from(s)) });
     let p1 = engine
-        .upload_part("repo", &up.id, 1, body("hello "))
+        .upload_part("repo", &up.id, 1, body("hello "), Default::default())
         .await
         .unwrap();
     let p2 = engine
-        .upload_part("repo", &up.id, 2, body("world"))
+        .upload_part("repo", &up.id, 2, body("world"), Default::default())
         .await
         .unwrap();
     assert_eq!(engine.list_parts("repo", &up.id).await.unwrap().len(), 2);
@@ -652,14 +652,14 @@ async fn multipart_uploads() {
     engine.abort_upload("repo", &up2.id).await.unwrap();
     assert_eq!(
         engine
-            .upload_part("repo", &up2.id, 1, body("x"))
+            .upload_part("repo", &up2.id, 1, body("x"), Default::default())
             .await
             .unwrap_err()
             .kind(),
         ErrorKind::NotFound
     );
     let err = engine
-        .upload_part("repo", &up.id, 0, body("x"))
+        .upload_part("repo", &up.id, 0, body("x"), Default::default())
         .await
         .unwrap_err();
     assert!(matches!(

@@ -1,0 +1,153 @@
+//! `sluice run`: settings from flags, `SLUICE_*` variables and a TOML file (in that order of
+//! precedence, over the defaults), the admin key pair, and the server until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use sluice_gateway::credentials::{self, KeyOrigin};
+
+/// Flags of `sluice run`. Each also reads a `SLUICE_*` variable.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Where metadata and local storage namespaces live [default: ./sluice-data]
+    #[arg(long, env = "SLUICE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8000]
+    #[arg(long, env = "SLUICE_LISTEN")]
+    listen: Option<String>,
+    /// A TOML file with `data_dir`, `listen`, `domain`
+    #[arg(long, env = "SLUICE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Domain for virtual-host style requests (`{repo}.{domain}`) [default: localhost]
+    #[arg(long, env = "SLUICE_DOMAIN")]
+    domain: Option<String>,
+}
+
+/// The config file's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    domain: Option<String>,
+}
+
+/// Errors of `sluice run`, each one line for the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot read config file {0}: {1}")]
+    ConfigRead(PathBuf, std::io::Error),
+    #[error("config file {0} is not valid: {1}")]
+    ConfigParse(PathBuf, toml::de::Error),
+    #[error("invalid listen address {0:?}: {1}")]
+    Listen(String, std::net::AddrParseError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error(transparent)]
+    Credentials(#[from] credentials::CredentialsError),
+    #[error("cannot open the metadata store: {0}")]
+    Engine(#[from] sluice_meta::Error),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+pub fn run(args: RunArgs) -> Result<(), RunError> {
+    let file = match &args.config {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| RunError::ConfigRead(path.clone(), e))?;
+            toml::from_str(&text).map_err(|e| RunError::ConfigParse(path.clone(), e))?
+        }
+        None => FileConfig::default(),
+    };
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("sluice-data"));
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:8000".to_string());
+    let domain = args
+        .domain
+        .or(file.domain)
+        .unwrap_or_else(|| "localhost".to_string());
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|e| RunError::Listen(listen.clone(), e))?;
+
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,s3s=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let (keys, origin) = credentials::load_or_create(
+        &data_dir,
+        (
+            std::env::var("SLUICE_ACCESS_KEY_ID").ok(),
+            std::env::var("SLUICE_SECRET_ACCESS_KEY").ok(),
+        ),
+    )?;
+    match origin {
+        KeyOrigin::Generated => {
+            // Printed once, on the first start; it is stored (mode 0600), never logged.
+            println!("Generated the admin key pair (shown only this once):");
+            println!("  SLUICE_ACCESS_KEY_ID={}", keys.access_key_id);
+            println!("  SLUICE_SECRET_ACCESS_KEY={}", keys.secret_access_key);
+        }
+        KeyOrigin::Environment => {
+            tracing::info!(access_key_id = %keys.access_key_id, "admin key pair taken from the environment")
+        }
+        KeyOrigin::Stored => {
+            tracing::info!(access_key_id = %keys.access_key_id, "admin key pair loaded")
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    runtime.block_on(async move {
+        let engine = sluice_meta::Engine::open_embedded(&data_dir)?.build();
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| RunError::Bind(addr, e))?;
+        let local = listener.local_addr().map_err(RunError::Serve)?;
+        // The line tests and scripts wait for; it names the real port when listen used :0.
+        println!("Sluice listening on http://{local}");
+        tracing::info!(data_dir = %data_dir.display(), %local, "serving");
+        let app = sluice_gateway::App::new(engine, keys, &domain);
+        sluice_gateway::server::serve(listener, app, shutdown_signal())
+            .await
+            .map_err(RunError::Serve)
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
