@@ -165,8 +165,7 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let (b, origin) =
-            load_or_create(dir.path(), (Some("X".into()), Some("Y".into()))).unwrap();
+        let (b, origin) = load_or_create(dir.path(), (Some("X".into()), Some("Y".into()))).unwrap();
         assert_eq!((b, origin), (a.clone(), KeyOrigin::Stored));
         assert!(!format!("{a:?}").contains(&a.secret_access_key));
     }

@@ -1,4 +1,46 @@
-//! # sluice-gateway
+//! # sluice-gateway: the sidecar
 //!
-//! The sidecar: S3 API, REST API under `/api/v1` and the web UI on one hyper server.
-//! Not built yet: this crate is a placeholder so that the workspace has its final shape.
+//! One hyper server on one port. The S3 API ([`s3`]) maps buckets to repositories and the
+//! first key segment to a ref, so that Spark, boto3, the AWS CLI and pyarrow read and write
+//! `s3://repo/branch/path`. The REST API and web UI will share the port. Everything S3
+//! protocol-specific (SigV4, aws-chunked bodies, XML) comes from the `s3s` crate and stays
+//! behind [`s3`].
+#![warn(missing_docs)]
+
+pub mod credentials;
+pub mod s3;
+pub mod server;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use sluice_meta::Engine;
+
+use crate::credentials::KeyPair;
+
+/// The sidecar's request handler: cheap to clone, one per connection.
+#[derive(Clone)]
+pub struct App {
+    s3: s3s::service::S3Service,
+}
+
+impl App {
+    /// The handler over `engine`, accepting `keys`, with virtual-host style requests
+    /// addressed as `{repo}.{domain}`.
+    pub fn new(engine: Engine, keys: KeyPair, domain: &str) -> Self {
+        Self {
+            s3: s3::service(engine, keys, domain),
+        }
+    }
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for App {
+    type Response = http::Response<s3s::Body>;
+    type Error = s3s::HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let s3 = self.s3.clone();
+        Box::pin(async move { s3.call(req.map(s3s::Body::from)).await })
+    }
+}

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
@@ -24,7 +24,6 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(60))
         .keep_alive(true);
-    let _ = TokioExecutor::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

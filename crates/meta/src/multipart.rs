@@ -263,13 +263,17 @@ impl Engine {
         let store = self.storage_of(&repo)?;
         let addresses: Vec<String> = chosen.iter().map(|p| p.address.clone()).collect();
         let reader = store.clone();
-        let body = futures::stream::iter(addresses)
-            .then(move |a| {
-                let reader = reader.clone();
-                async move { reader.read(&a, None).await }
-            })
-            .try_flatten()
-            .map_err(|e| std::io::Error::other(e.to_string()));
+        // Boxed with a named type: the closure's future otherwise carries a higher-ranked
+        // lifetime that callers behind `async_trait` cannot prove `Send` for.
+        let body: futures::stream::BoxStream<'static, std::io::Result<Bytes>> =
+            futures::stream::iter(addresses)
+                .then(move |a: String| {
+                    let reader = reader.clone();
+                    async move { reader.read(&a, None).await }
+                })
+                .try_flatten()
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .boxed();
         let written = store.write(body).await?;
         let entry = Entry {
             address: written.address,

@@ -82,6 +82,35 @@ impl Engine {
         // Fail before moving bytes when the branch does not exist.
         self.branch_record(&repo, branch).await?;
         let written = self.storage_of(&repo)?.write(body).await?;
+        self.stage_written_in(&repo, branch, path, written, options)
+            .await
+    }
+
+    /// Stage bytes already written with [`NamespaceStore::write`](crate::storage::NamespaceStore::write)
+    /// at `path` on `branch` (for callers that learn the options, such as checksums sent in
+    /// trailers, only once the body has been read).
+    pub async fn stage_written(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+        written: crate::storage::Written,
+        options: PutOptions,
+    ) -> Result<Entry> {
+        validate_path(path)?;
+        let repo = self.repository(repo).await?;
+        self.stage_written_in(&repo, branch, path, written, options)
+            .await
+    }
+
+    async fn stage_written_in(
+        &self,
+        repo: &Repository,
+        branch: &str,
+        path: &str,
+        written: crate::storage::Written,
+        options: PutOptions,
+    ) -> Result<Entry> {
         let entry = Entry {
             address: written.address,
             size: written.size,
@@ -91,7 +120,7 @@ impl Engine {
             metadata: options.metadata,
             checksums: options.checksums,
         };
-        self.write_staged(&repo, branch, path, Some(entry.clone()), &options.condition)
+        self.write_staged(repo, branch, path, Some(entry.clone()), &options.condition)
             .await?;
         Ok(entry)
     }
