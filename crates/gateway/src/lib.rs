@@ -2,12 +2,13 @@
 //!
 //! One hyper server on one port. The S3 API ([`s3`]) maps buckets to repositories and the
 //! first key segment to a ref, so that Spark, boto3, the AWS CLI and pyarrow read and write
-//! `s3://repo/branch/path`. The REST API and web UI will share the port. Everything S3
+//! `s3://repo/branch/path`. The lakeFS-shaped REST API ([`rest`]) shares the port. Everything S3
 //! protocol-specific (SigV4, aws-chunked bodies, XML) comes from the `s3s` crate and stays
 //! behind [`s3`].
 #![warn(missing_docs)]
 
 pub mod credentials;
+pub mod rest;
 pub mod s3;
 pub mod server;
 
@@ -22,6 +23,8 @@ use crate::credentials::KeyPair;
 #[derive(Clone)]
 pub struct App {
     s3: s3s::service::S3Service,
+    engine: Engine,
+    keys: KeyPair,
 }
 
 impl App {
@@ -29,7 +32,9 @@ impl App {
     /// addressed as `{repo}.{domain}`.
     pub fn new(engine: Engine, keys: KeyPair, domain: &str) -> Self {
         Self {
-            s3: s3::service(engine, keys, domain),
+            s3: s3::service(engine.clone(), keys.clone(), domain),
+            engine,
+            keys,
         }
     }
 }
@@ -40,7 +45,14 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for App {
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
-        let s3 = self.s3.clone();
-        Box::pin(async move { s3.call(req.map(s3s::Body::from)).await })
+        let app = self.clone();
+        Box::pin(async move {
+            // The REST API is routed before s3s, whose path parsing would take `api` for a
+            // bucket and refuse Basic auth.
+            if rest::is_api(req.uri().path()) {
+                return Ok(rest::handle(&app.engine, &app.keys, req).await);
+            }
+            app.s3.call(req.map(s3s::Body::from)).await
+        })
     }
 }

@@ -83,14 +83,21 @@ impl SluiceS3 {
 
     /// Check that `key` names a path on an existing branch, for a write.
     async fn writable<'k>(&self, bucket: &str, key: &'k str) -> S3Result<(&'k str, &'k str)> {
-        self.repository(bucket).await?;
-        let rp = split_key(key);
-        if rp.path.is_empty() {
+        let (reference, path) = self.writable_ref(bucket, key).await?;
+        if path.is_empty() {
             return Err(s3_error!(
                 InvalidArgument,
                 "a key names a ref and a path: {key:?} has no path"
             ));
         }
+        Ok((reference, path))
+    }
+
+    /// Like [`writable`](Self::writable), but the branch itself (`main` or `main/`, an empty
+    /// path) is allowed: clients create and remove folder markers there.
+    async fn writable_ref<'k>(&self, bucket: &str, key: &'k str) -> S3Result<(&'k str, &'k str)> {
+        self.repository(bucket).await?;
+        let rp = split_key(key);
         match self.engine.resolve_ref(bucket, rp.reference).await {
             Ok(r) if r.branch.as_deref() == Some(rp.reference) => Ok((rp.reference, rp.path)),
             Ok(_) => Err(s3_error!(

@@ -292,7 +292,23 @@ impl SluiceS3 {
             trailing_headers,
             ..
         } = req;
-        let (reference, path) = self.writable(&input.bucket, &input.key).await?;
+        let (reference, path) = self.writable_ref(&input.bucket, &input.key).await?;
+        if path.is_empty() {
+            // A folder marker for the branch itself (pyarrow and Hadoop make them for every
+            // parent): the branch is a folder already, so there is nothing to store.
+            if input.content_length.unwrap_or(0) != 0 {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "{:?} is a branch; objects need a path below it",
+                    input.key
+                ));
+            }
+            return Ok(S3Response::new(PutObjectOutput {
+                e_tag: Some(etag("d41d8cd98f00b204e9800998ecf8427e")),
+                size: Some(0),
+                ..Default::default()
+            }));
+        }
         let condition = match (
             etags(&headers, "if-none-match"),
             etags(&headers, "if-match"),
@@ -423,7 +439,11 @@ impl SluiceS3 {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = &req.input;
-        let (reference, path) = self.writable(&input.bucket, &input.key).await?;
+        let (reference, path) = self.writable_ref(&input.bucket, &input.key).await?;
+        if path.is_empty() {
+            // Removing the branch's folder marker: there is none to remove.
+            return Ok(S3Response::new(DeleteObjectOutput::default()));
+        }
         if let Some(list) = etags(&req.headers, "if-match") {
             let current = self.entry(&input.bucket, &input.key).await?;
             check_conditions(&current, Some(list), None, None, None, false)?;
