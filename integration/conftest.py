@@ -110,6 +110,9 @@ class Sluice:
             AWS_DEFAULT_REGION="us-east-1",
             AWS_EC2_METADATA_DISABLED="true",
         )
+        # A machine-wide CA bundle is for HTTPS; the Go SDK in rclone refuses to start with
+        # one on a plain-HTTP endpoint.
+        env.pop("AWS_CA_BUNDLE", None)
         return env
 
 

@@ -471,8 +471,15 @@ impl SluiceS3 {
         // One atomic staging write per branch named.
         let mut per_branch: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut errors = Vec::new();
+        let mut deleted = Vec::new();
         for obj in &input.delete.objects {
-            match self.writable(&input.bucket, &obj.key).await {
+            match self.writable_ref(&input.bucket, &obj.key).await {
+                // The branch's own folder marker: nothing to delete (Hadoop removes "fake
+                // directories" up to the bucket after every rename).
+                Ok((_, "")) => deleted.push(DeletedObject {
+                    key: Some(obj.key.clone()),
+                    ..Default::default()
+                }),
                 Ok((reference, _)) => per_branch
                     .entry(reference.to_string())
                     .or_default()
@@ -485,7 +492,6 @@ impl SluiceS3 {
                 }),
             }
         }
-        let mut deleted = Vec::new();
         for (branch, keys) in per_branch {
             let changes = keys
                 .iter()
