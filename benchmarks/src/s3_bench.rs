@@ -1,0 +1,310 @@
+//! Sluice's S3 figures beside peers started in the same run, driven by one client
+//! (object_store's S3 client, 16 requests in flight unless said otherwise):
+//! - `s3s-fs` 0.14.1 (`cargo install s3s-fs --version 0.14.1 --features binary --locked`),
+//!   a file-system S3 server that does not fsync;
+//! - `mem-s3` (this crate), s3s over a map in memory: the protocol's ceiling;
+//! - the disk: `dd`-style sequential write with fsync into the data dir's file system.
+//!
+//! Run: `cargo build --release -p sluice-cli -p sluice-benchmarks && target/release/s3-bench`
+//! (`--quick` for smaller counts). Sluice is started from `target/release/sluice`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const ACCESS: &str = "AKBENCHMARK000000001";
+const SECRET: &str = "bench-secret-0123456789abcdefghijklmnop";
+const BUCKET: &str = "bench";
+const MIB: f64 = 1024.0 * 1024.0;
+
+struct Server {
+    name: &'static str,
+    child: Child,
+    store: Arc<dyn ObjectStore>,
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(name: &'static str, mut cmd: Command, port: u16) -> Server {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    // Wait for the port to accept connections (each server prints its own banner).
+    let stdout = child.stdout.take().unwrap();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(_)) = lines.next_line().await {}
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "{name} did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let store = AmazonS3Builder::new()
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .with_bucket_name(BUCKET)
+        .with_access_key_id(ACCESS)
+        .with_secret_access_key(SECRET)
+        .with_region("us-east-1")
+        .with_virtual_hosted_style_request(false)
+        .with_unsigned_payload(true)
+        .build()
+        .unwrap();
+    Server {
+        name,
+        child,
+        store: Arc::new(store),
+    }
+}
+
+fn key(i: usize) -> ObjPath {
+    ObjPath::from(format!("main/bench/small/{i:08}"))
+}
+
+async fn rate<F, Fut>(n: usize, concurrency: usize, op: F) -> f64
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let t = Instant::now();
+    futures::stream::iter(0..n)
+        .map(&op)
+        .buffer_unordered(concurrency)
+        .collect::<Vec<()>>()
+        .await;
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+struct Small {
+    put: [f64; 2],
+    get: [f64; 2],
+    head: [f64; 2],
+}
+
+async fn small_objects(store: &Arc<dyn ObjectStore>, n: usize) -> Small {
+    let body = Bytes::from(vec![7u8; 4096]);
+    let mut out = Small {
+        put: [0.0; 2],
+        get: [0.0; 2],
+        head: [0.0; 2],
+    };
+    for (slot, conc) in [(0, 1), (1, 16)] {
+        let base = slot * n;
+        out.put[slot] = rate(n, conc, |i| {
+            let store = store.clone();
+            let body = body.clone();
+            async move {
+                store
+                    .put(&key(base + i), PutPayload::from_bytes(body))
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+        out.get[slot] = rate(n, conc, |i| {
+            let store = store.clone();
+            async move {
+                let b = store.get(&key(base + i)).await.unwrap().bytes().await.unwrap();
+                assert_eq!(b.len(), 4096);
+            }
+        })
+        .await;
+        out.head[slot] = rate(n, conc, |i| {
+            let store = store.clone();
+            async move {
+                store.head(&key(base + i)).await.unwrap();
+            }
+        })
+        .await;
+    }
+    out
+}
+
+/// MiB/s of one large PUT (multipart, 16 MiB parts, 8 in flight) and one GET.
+async fn large_object(store: &Arc<dyn ObjectStore>, size: usize, name: &str) -> (f64, f64) {
+    let chunk = Bytes::from(vec![42u8; 16 << 20]);
+    let path = ObjPath::from(format!("main/bench/large/{name}"));
+    let t = Instant::now();
+    let mut up = WriteMultipart::new_with_chunk_size(store.put_multipart(&path).await.unwrap(), 16 << 20);
+    let mut sent = 0;
+    while sent < size {
+        up.wait_for_capacity(8).await.unwrap();
+        let n = (size - sent).min(chunk.len());
+        up.put(chunk.slice(..n));
+        sent += n;
+    }
+    up.finish().await.unwrap();
+    let put = size as f64 / MIB / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut got = 0usize;
+    let mut s = store.get(&path).await.unwrap().into_stream();
+    while let Some(b) = s.try_next().await.unwrap() {
+        got += b.len();
+    }
+    assert_eq!(got, size);
+    let get = size as f64 / MIB / t.elapsed().as_secs_f64();
+    (put, get)
+}
+
+/// Pages of 1,000 per second when listing `n` keys.
+async fn list_pages(store: &Arc<dyn ObjectStore>, n: usize) -> f64 {
+    let prefix = ObjPath::from("main/bench/list");
+    rate(n, 32, |i| {
+        let store = store.clone();
+        async move {
+            store
+                .put(&ObjPath::from(format!("main/bench/list/{i:08}")), PutPayload::from_static(b"x"))
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    let t = Instant::now();
+    let listed = store.list(Some(&prefix)).try_collect::<Vec<_>>().await.unwrap();
+    assert_eq!(listed.len(), n);
+    (n as f64 / 1000.0) / t.elapsed().as_secs_f64()
+}
+
+fn vm_hwm_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Sequential write with fsync into `dir`: the disk's own speed, 1 MiB writes.
+fn disk_write_mib_s(dir: &Path, bytes: usize) -> f64 {
+    use std::io::Write;
+    let path = dir.join("dd.bin");
+    let block = vec![1u8; 1 << 20];
+    let t = Instant::now();
+    let mut f = std::fs::File::create(&path).unwrap();
+    for _ in 0..bytes >> 20 {
+        f.write_all(&block).unwrap();
+    }
+    f.sync_all().unwrap();
+    let speed = bytes as f64 / MIB / t.elapsed().as_secs_f64();
+    std::fs::remove_file(path).unwrap();
+    speed
+}
+
+fn release_bin(name: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    PathBuf::from(target).join("release").join(name)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let small_n = if quick { 500 } else { 3000 };
+    let list_n = if quick { 10_000 } else { 100_000 };
+    let large = if quick { 64 << 20 } else { 1 << 30 };
+    let huge: usize = if quick { 512 << 20 } else { 5 << 30 };
+    let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
+
+    let mut servers = Vec::new();
+    {
+        // object_store has no CreateBucket: make the repository with the engine before the
+        // sidecar opens the data dir.
+        let engine = sluice_meta::Engine::open_embedded(dir.path().join("sluice"))
+            .unwrap()
+            .build();
+        engine
+            .create_repository(BUCKET, &format!("local://{BUCKET}"), "main")
+            .await
+            .unwrap();
+        drop(engine);
+        let port = free_port();
+        let mut cmd = Command::new(release_bin("sluice"));
+        cmd.args(["run", "--data-dir"])
+            .arg(dir.path().join("sluice"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("SLUICE_ACCESS_KEY_ID", ACCESS)
+            .env("SLUICE_SECRET_ACCESS_KEY", SECRET)
+            .env("RUST_LOG", "warn");
+        servers.push(start("sluice", cmd, port).await);
+    }
+    {
+        let port = free_port();
+        let root = dir.path().join("s3s-fs");
+        // s3s-fs's buckets are the root's folders.
+        std::fs::create_dir_all(root.join(BUCKET)).unwrap();
+        let mut cmd = Command::new("s3s-fs");
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS, "--secret-key", SECRET])
+            .arg(&root);
+        servers.push(start("s3s-fs", cmd, port).await);
+    }
+    {
+        let port = free_port();
+        let mut cmd = Command::new(release_bin("mem-s3"));
+        cmd.args([format!("127.0.0.1:{port}"), ACCESS.into(), SECRET.into()]);
+        servers.push(start("mem-s3", cmd, port).await);
+    }
+
+    let disk = disk_write_mib_s(dir.path(), 1 << 30);
+    println!("# S3 figures (this machine, release builds, one run)\n");
+    println!("disk: sequential write with fsync into the data dir: {disk:.0} MiB/s\n");
+    println!("| server | PUT 4K c1 | PUT 4K c16 | GET 4K c1 | GET 4K c16 | HEAD 4K c1 | HEAD 4K c16 | PUT {0} MiB | GET {0} MiB | list pages/s ({1} keys) |", large >> 20, list_n);
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut figures = Vec::new();
+    for s in &servers {
+        let small = small_objects(&s.store, small_n).await;
+        let (put, get) = large_object(&s.store, large, "one").await;
+        let pages = list_pages(&s.store, list_n).await;
+        println!(
+            "| {} | {:.0}/s | {:.0}/s | {:.0}/s | {:.0}/s | {:.0}/s | {:.0}/s | {:.0} MiB/s | {:.0} MiB/s | {:.1} |",
+            s.name, small.put[0], small.put[1], small.get[0], small.get[1], small.head[0], small.head[1], put, get, pages
+        );
+        figures.push((s.name, small, put, get));
+    }
+    let by = |n: &str| figures.iter().find(|f| f.0 == n).unwrap();
+    let (sl, fs, mem) = (by("sluice"), by("s3s-fs"), by("mem-s3"));
+    println!();
+    println!("| target | figure | met |");
+    println!("|---|---|---|");
+    let row = |what: &str, ratio: f64, goal: f64| {
+        println!("| {what} >= {goal}x | {ratio:.2}x | {} |", if ratio >= goal { "yes" } else { "no" });
+    };
+    row("large GET vs in-memory ceiling", sl.3 / mem.3, 0.8);
+    row("large PUT vs disk write", sl.2 / disk, 0.6);
+    row("4 KiB GET (c16) vs in-memory ceiling", sl.1.get[1] / mem.1.get[1], 0.5);
+    row("4 KiB GET (c16) vs s3s-fs", sl.1.get[1] / fs.1.get[1], 10.0);
+    row("durable 4 KiB PUT (c16) vs s3s-fs", sl.1.put[1] / fs.1.put[1], 2.0);
+
+    // Peak memory of a fresh Sluice while one huge object streams in and out.
+    let sluice = &servers[0];
+    let before = vm_hwm_mib(sluice.pid());
+    let (put, get) = large_object(&sluice.store, huge, "huge").await;
+    let after = vm_hwm_mib(sluice.pid());
+    println!();
+    println!(
+        "{} GiB through Sluice: PUT {put:.0} MiB/s, GET {get:.0} MiB/s; peak RSS {after:.0} MiB (before: {before:.0} MiB); target < 100 MiB",
+        huge >> 30
+    );
+}
