@@ -119,10 +119,16 @@ impl S3 for Mem {
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let after = input.continuation_token.clone().or(input.start_after.clone());
+        let after = input
+            .continuation_token
+            .clone()
+            .or(input.start_after.clone());
         let max = input.max_keys.unwrap_or(1000).clamp(1, 1000) as usize;
         let objects = self.objects.read().unwrap();
-        let start = after.clone().map(|a| a + "\0").unwrap_or_else(|| prefix.clone());
+        let start = after
+            .clone()
+            .map(|a| a + "\0")
+            .unwrap_or_else(|| prefix.clone());
         let mut contents = Vec::new();
         let mut truncated = false;
         for (k, (data, etag)) in objects.range(start..) {

@@ -47,8 +47,12 @@ fn free_port() -> u16 {
 }
 
 async fn start(name: &'static str, mut cmd: Command, port: u16) -> Server {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true);
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
     // Wait for the port to accept connections (each server prints its own banner).
     let stdout = child.stdout.take().unwrap();
     tokio::spawn(async move {
@@ -56,7 +60,10 @@ async fn start(name: &'static str, mut cmd: Command, port: u16) -> Server {
         while let Ok(Some(_)) = lines.next_line().await {}
     });
     let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "{name} did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -126,7 +133,13 @@ async fn small_objects(store: &Arc<dyn ObjectStore>, n: usize) -> Small {
         out.get[slot] = rate(n, conc, |i| {
             let store = store.clone();
             async move {
-                let b = store.get(&key(base + i)).await.unwrap().bytes().await.unwrap();
+                let b = store
+                    .get(&key(base + i))
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
                 assert_eq!(b.len(), 4096);
             }
         })
@@ -147,7 +160,8 @@ async fn large_object(store: &Arc<dyn ObjectStore>, size: usize, name: &str) -> 
     let chunk = Bytes::from(vec![42u8; 16 << 20]);
     let path = ObjPath::from(format!("main/bench/large/{name}"));
     let t = Instant::now();
-    let mut up = WriteMultipart::new_with_chunk_size(store.put_multipart(&path).await.unwrap(), 16 << 20);
+    let mut up =
+        WriteMultipart::new_with_chunk_size(store.put_multipart(&path).await.unwrap(), 16 << 20);
     let mut sent = 0;
     while sent < size {
         up.wait_for_capacity(8).await.unwrap();
@@ -175,14 +189,21 @@ async fn list_pages(store: &Arc<dyn ObjectStore>, n: usize) -> f64 {
         let store = store.clone();
         async move {
             store
-                .put(&ObjPath::from(format!("main/bench/list/{i:08}")), PutPayload::from_static(b"x"))
+                .put(
+                    &ObjPath::from(format!("main/bench/list/{i:08}")),
+                    PutPayload::from_static(b"x"),
+                )
                 .await
                 .unwrap();
         }
     })
     .await;
     let t = Instant::now();
-    let listed = store.list(Some(&prefix)).try_collect::<Vec<_>>().await.unwrap();
+    let listed = store
+        .list(Some(&prefix))
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
     assert_eq!(listed.len(), n);
     (n as f64 / 1000.0) / t.elapsed().as_secs_f64()
 }
@@ -226,7 +247,8 @@ async fn main() {
     let list_n = if quick { 10_000 } else { 100_000 };
     let large = if quick { 64 << 20 } else { 1 << 30 };
     let huge: usize = if quick { 512 << 20 } else { 5 << 30 };
-    let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
+    let dir =
+        tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
 
     let mut servers = Vec::new();
     {
@@ -256,8 +278,17 @@ async fn main() {
         // s3s-fs's buckets are the root's folders.
         std::fs::create_dir_all(root.join(BUCKET)).unwrap();
         let mut cmd = Command::new("s3s-fs");
-        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS, "--secret-key", SECRET])
-            .arg(&root);
+        cmd.args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--access-key",
+            ACCESS,
+            "--secret-key",
+            SECRET,
+        ])
+        .arg(&root);
         servers.push(start("s3s-fs", cmd, port).await);
     }
     {
@@ -270,7 +301,11 @@ async fn main() {
     let disk = disk_write_mib_s(dir.path(), 1 << 30);
     println!("# S3 figures (this machine, release builds, one run)\n");
     println!("disk: sequential write with fsync into the data dir: {disk:.0} MiB/s\n");
-    println!("| server | PUT 4K c1 | PUT 4K c16 | GET 4K c1 | GET 4K c16 | HEAD 4K c1 | HEAD 4K c16 | PUT {0} MiB | GET {0} MiB | list pages/s ({1} keys) |", large >> 20, list_n);
+    println!(
+        "| server | PUT 4K c1 | PUT 4K c16 | GET 4K c1 | GET 4K c16 | HEAD 4K c1 | HEAD 4K c16 | PUT {0} MiB | GET {0} MiB | list pages/s ({1} keys) |",
+        large >> 20,
+        list_n
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut figures = Vec::new();
     for s in &servers {
@@ -279,7 +314,16 @@ async fn main() {
         let pages = list_pages(&s.store, list_n).await;
         println!(
             "| {} | {:.0}/s | {:.0}/s | {:.0}/s | {:.0}/s | {:.0}/s | {:.0}/s | {:.0} MiB/s | {:.0} MiB/s | {:.1} |",
-            s.name, small.put[0], small.put[1], small.get[0], small.get[1], small.head[0], small.head[1], put, get, pages
+            s.name,
+            small.put[0],
+            small.put[1],
+            small.get[0],
+            small.get[1],
+            small.head[0],
+            small.head[1],
+            put,
+            get,
+            pages
         );
         figures.push((s.name, small, put, get));
     }
@@ -289,13 +333,24 @@ async fn main() {
     println!("| target | figure | met |");
     println!("|---|---|---|");
     let row = |what: &str, ratio: f64, goal: f64| {
-        println!("| {what} >= {goal}x | {ratio:.2}x | {} |", if ratio >= goal { "yes" } else { "no" });
+        println!(
+            "| {what} >= {goal}x | {ratio:.2}x | {} |",
+            if ratio >= goal { "yes" } else { "no" }
+        );
     };
     row("large GET vs in-memory ceiling", sl.3 / mem.3, 0.8);
     row("large PUT vs disk write", sl.2 / disk, 0.6);
-    row("4 KiB GET (c16) vs in-memory ceiling", sl.1.get[1] / mem.1.get[1], 0.5);
+    row(
+        "4 KiB GET (c16) vs in-memory ceiling",
+        sl.1.get[1] / mem.1.get[1],
+        0.5,
+    );
     row("4 KiB GET (c16) vs s3s-fs", sl.1.get[1] / fs.1.get[1], 10.0);
-    row("durable 4 KiB PUT (c16) vs s3s-fs", sl.1.put[1] / fs.1.put[1], 2.0);
+    row(
+        "durable 4 KiB PUT (c16) vs s3s-fs",
+        sl.1.put[1] / fs.1.put[1],
+        2.0,
+    );
 
     // Peak memory of a fresh Sluice while one huge object streams in and out.
     let sluice = &servers[0];

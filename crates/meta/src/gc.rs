@@ -118,7 +118,9 @@ impl Engine {
                 }
                 match &*self.inner.trees.node(&repo.instance, &range).await? {
                     Node::Leaf(entries) => {
-                        live.extend(entries.iter().map(|(_, e)| e.address.clone()));
+                        for (_, e) in entries.iter() {
+                            live.extend(e.addresses().map(str::to_string));
+                        }
                     }
                     Node::Inner { children, .. } => {
                         ranges.extend(children.iter().map(|c| c.id.clone()));
@@ -132,7 +134,7 @@ impl Engine {
                 .await?
             {
                 if let Some(e) = decode_staged(&v)? {
-                    live.insert(e.address);
+                    live.extend(e.addresses().map(str::to_string));
                 }
             }
         }

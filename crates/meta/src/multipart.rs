@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{Stream, TryStreamExt};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::encoding;
 use crate::engine::Engine;
-use crate::entry::Entry;
+use crate::entry::{Entry, PartSpan};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys;
 use crate::kv::{KvExt, WriteBatch};
@@ -167,9 +167,8 @@ impl Engine {
                 r.start, r.end, source.size
             )));
         }
-        let store = self.namespace_store(repo).await?;
-        let body = store
-            .read(&source.address, range)
+        let body = self
+            .read_object(repo, source, range)
             .await?
             .map_err(|e| std::io::Error::other(e.to_string()));
         self.upload_part(repo, upload_id, number, body, BTreeMap::new())
@@ -260,24 +259,17 @@ impl Engine {
         }
         let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
 
-        let store = self.storage_of(&repo)?;
-        let addresses: Vec<String> = chosen.iter().map(|p| p.address.clone()).collect();
-        let reader = store.clone();
-        // Boxed with a named type: the closure's future otherwise carries a higher-ranked
-        // lifetime that callers behind `async_trait` cannot prove `Send` for.
-        let body: futures::stream::BoxStream<'static, std::io::Result<Bytes>> =
-            futures::stream::iter(addresses)
-                .then(move |a: String| {
-                    let reader = reader.clone();
-                    async move { reader.read(&a, None).await }
-                })
-                .try_flatten()
-                .map_err(|e| std::io::Error::other(e.to_string()))
-                .boxed();
-        let written = store.write(body).await?;
+        // The object is the chosen parts in order: completion moves no bytes.
         let entry = Entry {
-            address: written.address,
-            size: written.size,
+            address: String::new(),
+            parts: chosen
+                .iter()
+                .map(|p| PartSpan {
+                    address: p.address.clone(),
+                    size: p.size,
+                })
+                .collect(),
+            size: chosen.iter().map(|p| p.size).sum(),
             etag,
             last_modified_ms: self.now_ms(),
             content_type: upload.content_type.clone(),
@@ -292,7 +284,8 @@ impl Engine {
             &WriteCondition::Always,
         )
         .await?;
-        self.forget_upload(&repo, upload_id, stored.values())
+        let kept: Vec<&str> = chosen.iter().map(|p| p.address.as_str()).collect();
+        self.forget_upload(&repo, upload_id, stored.values(), &kept)
             .await?;
         Ok(entry)
     }
@@ -302,14 +295,18 @@ impl Engine {
         let repo = self.repository(repo).await?;
         self.upload_of(&repo, upload_id).await?;
         let parts = self.parts_of(&repo, upload_id).await?;
-        self.forget_upload(&repo, upload_id, parts.iter()).await
+        self.forget_upload(&repo, upload_id, parts.iter(), &[])
+            .await
     }
 
+    /// Drop an upload's records, and the part objects that `kept` (the completed object's
+    /// pieces) does not name.
     async fn forget_upload<'p>(
         &self,
         repo: &Repository,
         upload_id: &str,
         parts: impl Iterator<Item = &'p Part>,
+        kept: &[&str],
     ) -> Result<()> {
         let mut batch = WriteBatch::new();
         batch.delete(keys::upload(&repo.instance, upload_id));
@@ -321,7 +318,7 @@ impl Engine {
         // The part objects are unreachable now; deleting them here saves a GC pass, and a
         // failure leaves them for GC.
         let store = self.storage_of(repo)?;
-        for p in parts {
+        for p in parts.iter().filter(|p| !kept.contains(&p.address.as_str())) {
             let _ = store.delete(&p.address).await;
         }
         Ok(())

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use bytes::Bytes;
-use futures::Stream;
 use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::branch::{BranchRecord, CAS_ATTEMPTS, backoff};
 use crate::engine::Engine;
@@ -113,6 +113,7 @@ impl Engine {
     ) -> Result<Entry> {
         let entry = Entry {
             address: written.address,
+            parts: Vec::new(),
             size: written.size,
             etag: md5_etag(&written.md5),
             last_modified_ms: self.now_ms(),
@@ -221,17 +222,36 @@ impl Engine {
             .ok_or_else(|| Error::not_found(format!("object {path:?}")))
     }
 
-    /// Bytes of an entry of `repo`, whole or a range.
+    /// Bytes of an entry of `repo`, whole or a range; an object made of parts is read
+    /// part after part, each opened only when the reader gets to it.
     pub async fn read_object(
         &self,
         repo: &str,
         entry: &Entry,
         range: Option<Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
-        self.namespace_store(repo)
-            .await?
-            .read(&entry.address, range)
-            .await
+        let store = self.namespace_store(repo).await?;
+        let want = range.unwrap_or(0..entry.size);
+        if entry.parts.is_empty() {
+            return store.read(&entry.address, Some(want)).await;
+        }
+        let pieces: Vec<(String, Range<u64>)> = entry
+            .spans()
+            .into_iter()
+            .filter(|(_, start, end)| *start < want.end && *end > want.start)
+            .map(|(address, start, end)| {
+                let from = want.start.max(start) - start;
+                let to = want.end.min(end) - start;
+                (address.to_string(), from..to)
+            })
+            .collect();
+        let stream = futures::stream::iter(pieces)
+            .then(move |(address, r)| {
+                let store = store.clone();
+                async move { store.read(&address, Some(r)).await }
+            })
+            .try_flatten();
+        Ok(stream.boxed())
     }
 
     /// A page of the objects on a ref.

@@ -1,8 +1,11 @@
 //! The physical side: object bytes in a repository's storage namespace, through the
 //! `object_store` crate. Every write goes to a fresh address and is never overwritten.
 //!
-//! `object_store` does not fsync local files; for `local://` namespaces this module syncs the
-//! file and its folders before a write is acknowledged, so acknowledged data survives a crash.
+//! `local://` namespaces are read and written here directly, in megabyte steps on the blocking
+//! pool: `object_store`'s local store neither fsyncs nor streams in large steps. A local write
+//! goes to a temporary file that is synced, renamed into place and its folder synced before
+//! it is acknowledged, so acknowledged data survives a crash. Other namespaces go through
+//! `object_store`.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -47,8 +50,8 @@ pub(crate) struct Storage {
 /// One namespace's object store.
 pub struct NamespaceStore {
     store: Arc<dyn ObjectStore>,
-    /// For local namespaces, the store itself, to find files to fsync.
-    local: Option<Arc<LocalFileSystem>>,
+    /// For local namespaces, the folder: reads and writes go straight to files there.
+    local: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for NamespaceStore {
@@ -73,12 +76,11 @@ impl Storage {
         let opened = Arc::new(match Namespace::parse(namespace)? {
             Namespace::Local(name) => {
                 let dir = self.local_root.join(name);
-                std::fs::create_dir_all(dir.join(DATA_PREFIX))?;
+                create_shards(&dir)?;
                 sync_dir(&self.local_root)?;
-                let fs = Arc::new(LocalFileSystem::new_with_prefix(&dir)?);
                 NamespaceStore {
-                    store: fs.clone(),
-                    local: Some(fs),
+                    store: Arc::new(LocalFileSystem::new_with_prefix(&dir)?),
+                    local: Some(dir),
                 }
             }
             Namespace::S3 { .. } => {
@@ -95,6 +97,31 @@ impl Storage {
     }
 }
 
+/// The namespace's data folder, made and synced once at open.
+fn create_shards(dir: &FsPath) -> Result<()> {
+    let data = dir.join(DATA_PREFIX);
+    if !data.is_dir() {
+        std::fs::create_dir_all(&data)?;
+        sync_dir(&data)?;
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Create a file whose shard folder may not exist yet; a new folder is synced into its
+/// parent once, so that later writes have only their own file and folder to sync.
+fn create_in_shard(path: &FsPath) -> std::io::Result<std::fs::File> {
+    match std::fs::File::create(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let shard = path.parent().expect("sharded");
+            std::fs::create_dir_all(shard)?;
+            sync_dir(shard.parent().expect("in data"))?;
+            std::fs::File::create(path)
+        }
+        other => other,
+    }
+}
+
 fn sync_dir(dir: &FsPath) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
@@ -105,14 +132,117 @@ fn fresh_address() -> String {
     format!("{DATA_PREFIX}/{}/{id}", &id[..2])
 }
 
+/// Addresses are ours (`data/xx/hex`); anything else never becomes a file path.
+fn local_path(root: &FsPath, address: &str) -> Result<PathBuf> {
+    let ok = address
+        .strip_prefix("data/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(shard, name)| {
+            shard.len() == 2
+                && !name.is_empty()
+                && shard
+                    .bytes()
+                    .chain(name.bytes())
+                    .all(|b| b.is_ascii_hexdigit())
+        });
+    if !ok {
+        return Err(Error::corrupt(format!(
+            "not a storage address: {address:?}"
+        )));
+    }
+    Ok(root.join(address))
+}
+
+/// Bytes a local write gathers before handing them to the file.
+const WRITE_BUFFER: usize = 1024 * 1024;
+/// Largest read of a local file in one step.
+const READ_CHUNK: u64 = 1024 * 1024;
+
+fn blocking_failed(e: tokio::task::JoinError) -> Error {
+    Error::internal(format!("file task failed: {e}"))
+}
+
 impl NamespaceStore {
     /// The underlying object store, for readers such as DataFusion.
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
         self.store.clone()
     }
 
-    /// Stream `body` to a fresh address; durable when this returns.
+    /// Stream `body` to a fresh address; durable when this returns. Memory stays bounded
+    /// (about one megabyte per write) whatever the body's size.
     pub async fn write<S>(&self, body: S) -> Result<Written>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Send,
+    {
+        match &self.local {
+            Some(root) => self.write_local(root, body).await,
+            None => self.write_remote(body).await,
+        }
+    }
+
+    async fn write_local<S>(&self, root: &FsPath, body: S) -> Result<Written>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Send,
+    {
+        let address = fresh_address();
+        let path = local_path(root, &address)?;
+        let tmp = path.with_file_name(format!(
+            ".tmp-{}",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+        ));
+        let mut file = {
+            let tmp = tmp.clone();
+            tokio::task::spawn_blocking(move || create_in_shard(&tmp))
+                .await
+                .map_err(blocking_failed)??
+        };
+        let mut body = std::pin::pin!(body);
+        let mut md5 = Md5::new();
+        let mut size = 0u64;
+        let mut buffer: Vec<u8> = Vec::with_capacity(WRITE_BUFFER);
+        let outcome: Result<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk
+                    .map_err(|e| Error::invalid("request body could not be read").with_source(e))?;
+                md5.update(&chunk);
+                size += chunk.len() as u64;
+                buffer.extend_from_slice(&chunk);
+                if buffer.len() >= WRITE_BUFFER {
+                    let full = std::mem::replace(&mut buffer, Vec::with_capacity(WRITE_BUFFER));
+                    file = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+                        use std::io::Write;
+                        file.write_all(&full)?;
+                        Ok(file)
+                    })
+                    .await
+                    .map_err(blocking_failed)??;
+                }
+            }
+            let (tmp, path) = (tmp.clone(), path.clone());
+            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                use std::io::Write;
+                file.write_all(&buffer)?;
+                file.sync_all()?;
+                std::fs::rename(&tmp, &path)?;
+                sync_dir(path.parent().expect("sharded"))
+            })
+            .await
+            .map_err(blocking_failed)??;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = outcome {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+        Ok(Written {
+            address,
+            size,
+            md5: md5.finalize().into(),
+        })
+    }
+
+    async fn write_remote<S>(&self, body: S) -> Result<Written>
     where
         S: Stream<Item = std::io::Result<Bytes>> + Send,
     {
@@ -163,7 +293,6 @@ impl NamespaceStore {
                 self.store.put(&location, payload).await?;
             }
         }
-        self.sync(&location).await?;
         Ok(Written {
             address,
             size,
@@ -183,17 +312,63 @@ impl NamespaceStore {
         address: &str,
         range: Option<Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
-        let opts = GetOptions {
-            range: range.map(GetRange::Bounded),
-            ..Default::default()
+        let Some(root) = &self.local else {
+            let opts = GetOptions {
+                range: range.map(GetRange::Bounded),
+                ..Default::default()
+            };
+            let result = self.store.get_opts(&Path::from(address), opts).await?;
+            return Ok(result.into_stream().map_err(Error::from).boxed());
         };
-        let result = self.store.get_opts(&Path::from(address), opts).await?;
-        Ok(result.into_stream().map_err(Error::from).boxed())
+        let path = local_path(root, address)?;
+        let opened = tokio::task::spawn_blocking(move || -> Result<(std::fs::File, u64, u64)> {
+            use std::io::{Seek, SeekFrom};
+            let mut file = std::fs::File::open(&path).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Error::not_found(format!("physical object {}", path.display()))
+                } else {
+                    Error::from(e)
+                }
+            })?;
+            let len = file.metadata()?.len();
+            let (start, end) = match &range {
+                Some(r) => (r.start.min(len), r.end.min(len)),
+                None => (0, len),
+            };
+            if start > 0 {
+                file.seek(SeekFrom::Start(start))?;
+            }
+            Ok((file, start, end))
+        })
+        .await
+        .map_err(blocking_failed)??;
+        let (file, start, end) = opened;
+        // Each step reads up to a megabyte on the blocking pool; one small object is one step.
+        let stream =
+            futures::stream::try_unfold((file, end - start), |(mut file, remaining)| async move {
+                if remaining == 0 {
+                    return Ok(None);
+                }
+                let want = remaining.min(READ_CHUNK) as usize;
+                let (file, chunk) = tokio::task::spawn_blocking(move || -> Result<_> {
+                    use std::io::Read;
+                    let mut buf = vec![0u8; want];
+                    file.read_exact(&mut buf).map_err(|e| {
+                        Error::corrupt(format!("physical object shorter than recorded: {e}"))
+                    })?;
+                    Ok((file, Bytes::from(buf)))
+                })
+                .await
+                .map_err(blocking_failed)??;
+                Ok(Some((chunk, (file, remaining - want as u64))))
+            });
+        Ok(stream.boxed())
     }
 
     /// All the bytes at `address`.
     pub async fn read_all(&self, address: &str) -> Result<Bytes> {
-        Ok(self.store.get(&Path::from(address)).await?.bytes().await?)
+        let chunks: Vec<Bytes> = self.read(address, None).await?.try_collect().await?;
+        Ok(chunks.concat().into())
     }
 
     /// Remove the object at `address`; absent is fine.
@@ -205,33 +380,11 @@ impl NamespaceStore {
         }
     }
 
-    /// Every stored data object, for garbage collection.
+    /// Every stored data object (and write left over by a crash), for garbage collection.
     pub(crate) fn list_data(&self) -> BoxStream<'static, Result<ObjectMeta>> {
         self.store
             .list(Some(&Path::from(DATA_PREFIX)))
             .map_err(Error::from)
             .boxed()
-    }
-
-    /// Make a local write durable: the file, then the folders that name it.
-    async fn sync(&self, location: &Path) -> Result<()> {
-        let Some(local) = &self.local else {
-            return Ok(());
-        };
-        let file = local.path_to_filesystem(location)?;
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::File::open(&file)?.sync_all()?;
-            let mut dir = file.parent();
-            for _ in 0..2 {
-                if let Some(d) = dir {
-                    sync_dir(d)?;
-                    dir = d.parent();
-                }
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| Error::internal(format!("fsync task failed: {e}")))??;
-        Ok(())
     }
 }

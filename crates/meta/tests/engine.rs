@@ -639,6 +639,24 @@ async fn multipart_uploads() {
         .unwrap();
     assert!(entry.etag.ends_with("-2"));
     assert_eq!(read(&engine, &entry).await, "hello world");
+    // Completion moved no bytes: the object is its parts, and ranges cross them.
+    assert_eq!(entry.parts.len(), 2);
+    for (range, want) in [
+        (3..8, "lo wo"),
+        (0..6, "hello "),
+        (6..11, "world"),
+        (10..11, "d"),
+    ] {
+        use futures::TryStreamExt;
+        let got: Vec<bytes::Bytes> = engine
+            .read_object("repo", &entry, Some(range))
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(got.concat(), want.as_bytes());
+    }
     assert!(engine.list_uploads("repo", "").await.unwrap().is_empty());
     let up2 = engine
         .create_upload("repo", "main", "other", PutOptions::default())

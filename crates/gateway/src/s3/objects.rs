@@ -126,7 +126,8 @@ fn checksum_mode(m: &Option<ChecksumMode>) -> bool {
         .is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
 }
 
-/// Which bytes a GET or HEAD returns: a range, or the single part 1 of a one-part object.
+/// Which bytes a GET or HEAD returns: a range, or one part of an object completed from a
+/// multipart upload (part 1 of an object written whole is all of it).
 fn byte_range(
     entry: &Entry,
     range: &Option<Range>,
@@ -139,29 +140,36 @@ fn byte_range(
                 "Cannot specify both Range header and partNumber query parameter"
             ));
         }
-        let parts = entry
-            .etag
-            .rsplit_once('-')
-            .and_then(|(_, n)| n.parse::<i32>().ok())
-            .unwrap_or(1);
-        if n != 1 || parts != 1 {
+        let spans = entry.spans();
+        let Some((_, start, end)) = usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| spans.get(i))
+        else {
             let mut e = S3Error::with_message(
                 "InvalidPartNumber"
                     .parse::<S3ErrorCode>()
                     .expect("infallible"),
-                format!(
-                    "partNumber {n}: only part 1 of a single-part object can be read by number"
-                ),
+                format!("The requested partnumber {n} is not satisfiable"),
             );
             e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
             return Err(e);
-        }
-        return Ok(None);
+        };
+        return Ok(if entry.parts.is_empty() {
+            None
+        } else {
+            Some(*start..*end)
+        });
     }
     match range {
         None => Ok(None),
         Some(r) => Ok(Some(r.check(entry.size)?)),
     }
+}
+
+/// The parts count S3 reports when a part was asked for.
+fn parts_count(entry: &Entry, part_number: Option<i32>) -> Option<i32> {
+    part_number.map(|_| entry.parts.len().max(1) as i32)
 }
 
 impl SluiceS3 {
@@ -201,7 +209,7 @@ impl SluiceS3 {
             e_tag: Some(etag(&entry.etag)),
             last_modified: Some(timestamp(entry.last_modified_ms)),
             metadata: Some(entry.metadata.clone().into_iter().collect()),
-            parts_count: input.part_number.map(|_| 1),
+            parts_count: parts_count(&entry, input.part_number),
             checksum_crc32: s.crc32,
             checksum_crc32c: s.crc32c,
             checksum_crc64nvme: s.crc64nvme,
@@ -272,7 +280,7 @@ impl SluiceS3 {
             e_tag: Some(etag(&entry.etag)),
             last_modified: Some(timestamp(entry.last_modified_ms)),
             metadata: Some(entry.metadata.clone().into_iter().collect()),
-            parts_count: input.part_number.map(|_| 1),
+            parts_count: parts_count(&entry, input.part_number),
             checksum_crc32: s.crc32,
             checksum_crc32c: s.crc32c,
             checksum_crc64nvme: s.crc64nvme,
