@@ -30,6 +30,25 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T>
     }
 }
 
+/// Raw bytes (an inline object's content) in the current format.
+pub(crate) fn encode_raw(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 1);
+    out.push(FORMAT_V1);
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// The bytes stored by [`encode_raw`].
+pub(crate) fn decode_raw(bytes: &[u8], what: &str) -> Result<bytes::Bytes> {
+    match bytes.split_first() {
+        Some((&FORMAT_V1, body)) => Ok(bytes::Bytes::copy_from_slice(body)),
+        Some((v, _)) => Err(Error::corrupt(format!(
+            "{what} has unknown format version {v}"
+        ))),
+        None => Err(Error::corrupt(format!("{what} is empty"))),
+    }
+}
+
 /// The content hash of stored bytes, as lowercase hex.
 pub(crate) fn content_id(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()

@@ -17,6 +17,7 @@ use crate::multipart::Part;
 use crate::range::Node;
 use crate::repo::Repository;
 use crate::staging::decode_staged;
+use crate::storage::INLINE_PREFIX;
 
 /// How to collect.
 #[derive(Debug, Clone)]
@@ -60,6 +61,22 @@ impl Engine {
         let live = self.reachable_addresses(&repo).await?;
         let store = self.storage_of(&repo)?;
         let mut report = GcReport::default();
+        // Inline objects: stored atomically with the entry that first pointed at them, so no
+        // write is ever in flight between the two; unreachable ones go at once.
+        let blob_prefix = keys::blob_prefix(&repo.instance);
+        for (k, v) in self.inner.kv.scan_prefix(&blob_prefix, 10_000).await? {
+            let id = String::from_utf8_lossy(&k[blob_prefix.len()..]).into_owned();
+            report.examined += 1;
+            if live.contains(&format!("{INLINE_PREFIX}{id}")) {
+                report.reachable += 1;
+                continue;
+            }
+            report.deleted += 1;
+            report.deleted_bytes += v.len().saturating_sub(1) as u64;
+            if !options.dry_run {
+                self.inner.kv.delete(&k).await?;
+            }
+        }
         let mut listing = store.list_data();
         while let Some(meta) = listing.next().await {
             let meta = meta?;

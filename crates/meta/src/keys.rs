@@ -43,6 +43,13 @@ pub(crate) fn staged(repo: &str, token: &str, path: &[u8]) -> Vec<u8> {
 pub(crate) fn staging_prefix(repo: &str, token: &str) -> Vec<u8> {
     format!("s/{repo}/{token}/").into_bytes()
 }
+/// `d/{repo}/{id}` -> the bytes of a small object kept inline (address `kv/{id}`).
+pub(crate) fn blob(repo: &str, id: &str) -> Vec<u8> {
+    format!("d/{repo}/{id}").into_bytes()
+}
+pub(crate) fn blob_prefix(repo: &str) -> Vec<u8> {
+    format!("d/{repo}/").into_bytes()
+}
 /// `u/{repo}/{upload id}` -> multipart upload.
 pub(crate) fn upload(repo: &str, id: &str) -> Vec<u8> {
     format!("u/{repo}/{id}").into_bytes()
@@ -59,7 +66,7 @@ pub(crate) fn part_prefix(repo: &str, upload: &str) -> Vec<u8> {
 }
 /// Every family that lives inside a repository, for deleting one.
 pub(crate) fn repo_families(repo: &str) -> Vec<Vec<u8>> {
-    ["b", "t", "c", "g", "s", "u", "p"]
+    ["b", "t", "c", "g", "s", "u", "p", "d"]
         .iter()
         .map(|f| format!("{f}/{repo}/").into_bytes())
         .collect()

@@ -8,6 +8,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::branch::{BranchRecord, CAS_ATTEMPTS, backoff};
+use crate::encoding::{decode_raw, encode_raw};
 use crate::engine::Engine;
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
@@ -16,6 +17,7 @@ use crate::kv::WriteBatch;
 use crate::refs::ResolvedRef;
 use crate::repo::Repository;
 use crate::staging::{StagedValue, decode_staged, encode_staged};
+use crate::storage::INLINE_PREFIX;
 use crate::view::{ListOptions, ListPage, ViewCursor, list};
 
 /// The longest key S3 allows, in bytes.
@@ -81,14 +83,16 @@ impl Engine {
         let repo = self.repository(repo).await?;
         // Fail before moving bytes when the branch does not exist.
         self.branch_record(&repo, branch).await?;
-        let written = self.storage_of(&repo)?.write(body).await?;
+        let written = self.storage_of(&repo)?.write_or_inline(body).await?;
         self.stage_written_in(&repo, branch, path, written, options)
             .await
     }
 
-    /// Stage bytes already written with [`NamespaceStore::write`](crate::storage::NamespaceStore::write)
+    /// Stage bytes already written with
+    /// [`NamespaceStore::write_or_inline`](crate::storage::NamespaceStore::write_or_inline)
     /// at `path` on `branch` (for callers that learn the options, such as checksums sent in
-    /// trailers, only once the body has been read).
+    /// trailers, only once the body has been read). An inline object's bytes are stored in
+    /// the same atomic write as its entry.
     pub async fn stage_written(
         &self,
         repo: &str,
@@ -111,6 +115,10 @@ impl Engine {
         written: crate::storage::Written,
         options: PutOptions,
     ) -> Result<Entry> {
+        let blob = match (&written.inline, written.address.strip_prefix(INLINE_PREFIX)) {
+            (Some(bytes), Some(id)) => Some((keys::blob(&repo.instance, id), encode_raw(bytes))),
+            _ => None,
+        };
         let entry = Entry {
             address: written.address,
             parts: Vec::new(),
@@ -121,8 +129,15 @@ impl Engine {
             metadata: options.metadata,
             checksums: options.checksums,
         };
-        self.write_staged(repo, branch, path, Some(entry.clone()), &options.condition)
-            .await?;
+        self.write_staged_with(
+            repo,
+            branch,
+            path,
+            Some(entry.clone()),
+            &options.condition,
+            blob,
+        )
+        .await?;
         Ok(entry)
     }
 
@@ -230,8 +245,24 @@ impl Engine {
         entry: &Entry,
         range: Option<Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
-        let store = self.namespace_store(repo).await?;
         let want = range.unwrap_or(0..entry.size);
+        if let Some(id) = entry.address.strip_prefix(INLINE_PREFIX) {
+            let repo = self.repository(repo).await?;
+            let raw = self
+                .inner
+                .kv
+                .get(&keys::blob(&repo.instance, id))
+                .await?
+                .ok_or_else(|| Error::corrupt(format!("inline object {id} is missing")))?;
+            let bytes = decode_raw(&raw, "inline object")?;
+            let (start, end) = (
+                want.start.min(bytes.len() as u64),
+                want.end.min(bytes.len() as u64),
+            );
+            let slice = bytes.slice(start as usize..end as usize);
+            return Ok(futures::stream::once(async move { Ok(slice) }).boxed());
+        }
+        let store = self.namespace_store(repo).await?;
         if entry.parts.is_empty() {
             return store.read(&entry.address, Some(want)).await;
         }
@@ -349,6 +380,21 @@ impl Engine {
         value: StagedValue,
         condition: &WriteCondition,
     ) -> Result<()> {
+        self.write_staged_with(repo, branch, path, value, condition, None)
+            .await
+    }
+
+    /// [`write_staged`](Self::write_staged), storing `extra` (an inline object's bytes) in
+    /// the same atomic write.
+    async fn write_staged_with(
+        &self,
+        repo: &Repository,
+        branch: &str,
+        path: &str,
+        value: StagedValue,
+        condition: &WriteCondition,
+        extra: Option<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<()> {
         let encoded = encode_staged(&value);
         for attempt in 0..CAS_ATTEMPTS {
             if attempt > 0 {
@@ -383,6 +429,9 @@ impl Engine {
                 batch.require(staged_key.clone(), current_raw);
             }
             batch.put(staged_key, encoded.clone());
+            if let Some((k, v)) = &extra {
+                batch.put(k.clone(), v.clone());
+            }
             match self.inner.kv.write(batch).await {
                 Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
                 other => return other,

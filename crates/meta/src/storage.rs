@@ -30,15 +30,24 @@ const SINGLE_PUT_LIMIT: usize = 8 * 1024 * 1024;
 /// The folder under a namespace that holds object data.
 pub(crate) const DATA_PREFIX: &str = "data";
 
+/// Objects up to this size may live in the metadata store beside their entry (see
+/// [`NamespaceStore::write_or_inline`]).
+pub const INLINE_MAX: usize = 32 * 1024;
+/// The address prefix of objects kept in the metadata store.
+pub(crate) const INLINE_PREFIX: &str = "kv/";
+
 /// What a write stored.
 #[derive(Debug, Clone)]
 pub struct Written {
-    /// The fresh address inside the namespace.
+    /// The fresh address: inside the namespace, or `kv/...` for an inline object.
     pub address: String,
     /// Bytes written.
     pub size: u64,
     /// MD5 of the bytes.
     pub md5: [u8; 16],
+    /// The bytes of a small object not written to storage: the caller stores them in the
+    /// metadata store, in the same atomic write as the entry that points at them.
+    pub inline: Option<Bytes>,
 }
 
 /// Opens the object store of each namespace once and keeps it.
@@ -199,7 +208,7 @@ impl NamespaceStore {
         let mut body = std::pin::pin!(body);
         let mut md5 = Md5::new();
         let mut size = 0u64;
-        let mut buffer: Vec<u8> = Vec::with_capacity(WRITE_BUFFER);
+        let mut buffer: Vec<u8> = Vec::new();
         let outcome: Result<()> = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk
@@ -208,7 +217,7 @@ impl NamespaceStore {
                 size += chunk.len() as u64;
                 buffer.extend_from_slice(&chunk);
                 if buffer.len() >= WRITE_BUFFER {
-                    let full = std::mem::replace(&mut buffer, Vec::with_capacity(WRITE_BUFFER));
+                    let full = std::mem::take(&mut buffer);
                     file = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
                         use std::io::Write;
                         file.write_all(&full)?;
@@ -239,6 +248,7 @@ impl NamespaceStore {
             address,
             size,
             md5: md5.finalize().into(),
+            inline: None,
         })
     }
 
@@ -297,7 +307,47 @@ impl NamespaceStore {
             address,
             size,
             md5: md5.finalize().into(),
+            inline: None,
         })
+    }
+
+    /// Like [`write`](Self::write), but a body that ends within [`INLINE_MAX`] bytes is
+    /// returned in memory instead ([`Written::inline`]): a small object then costs one
+    /// grouped metadata commit instead of a file, its sync and its folder's sync.
+    pub async fn write_or_inline<S>(&self, body: S) -> Result<Written>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Send,
+    {
+        let mut body = Box::pin(body);
+        let mut head: Vec<Bytes> = Vec::new();
+        let mut len = 0usize;
+        loop {
+            match body.next().await {
+                None => {
+                    let bytes: Bytes = head.concat().into();
+                    let mut md5 = Md5::new();
+                    md5.update(&bytes);
+                    return Ok(Written {
+                        address: format!("{INLINE_PREFIX}{}", uuid::Uuid::new_v4().simple()),
+                        size: bytes.len() as u64,
+                        md5: md5.finalize().into(),
+                        inline: Some(bytes),
+                    });
+                }
+                Some(chunk) => {
+                    let chunk = chunk.map_err(|e| {
+                        Error::invalid("request body could not be read").with_source(e)
+                    })?;
+                    len += chunk.len();
+                    head.push(chunk);
+                    if len > INLINE_MAX {
+                        break;
+                    }
+                }
+            }
+        }
+        let rest = futures::stream::iter(head.into_iter().map(Ok)).chain(body);
+        self.write(rest).await
     }
 
     /// Write `bytes` to a fresh address.

@@ -108,14 +108,12 @@ async fn crash_keeps_acknowledged_writes() {
                 "round {round}: acknowledged {p} was lost"
             );
             let entry = engine.stat_object("repo", "main", p).await.unwrap();
-            let body = engine
-                .namespace_store("repo")
-                .await
-                .unwrap()
-                .read_all(&entry.address)
-                .await
-                .unwrap();
-            assert_eq!(body, p.as_bytes(), "round {round}: content of {p}");
+            let body: Vec<bytes::Bytes> = futures::TryStreamExt::try_collect(
+                engine.read_object("repo", &entry, None).await.unwrap(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(body.concat(), p.as_bytes(), "round {round}: content of {p}");
         }
         // The head is a readable commit whose history contains every reported commit.
         let log = engine

@@ -698,7 +698,9 @@ async fn garbage_collection() {
     engine.create_branch("repo", "tmp", "main").await.unwrap();
     put(&engine, "tmp", "only-on-tmp", "t").await;
     commit(&engine, "tmp", "tmp").await;
-    put(&engine, "main", "staged", "s").await;
+    // Larger than the inline limit: a file in storage, with a grace period.
+    let big = "s".repeat(40 * 1024);
+    put(&engine, "main", "staged", &big).await;
     let opts = GcOptions {
         grace: std::time::Duration::ZERO,
         dry_run: false,
@@ -712,11 +714,13 @@ async fn garbage_collection() {
     let report = engine.collect_garbage("repo", &opts).await.unwrap();
     assert_eq!(report.deleted, 1, "{report:?}");
     assert_eq!(contents(&engine, "main").await.len(), 3);
-    // The grace period protects young objects.
+    // The grace period protects young files; inline objects need none (they are written
+    // with their entry) and go as soon as nothing reaches them.
+    put(&engine, "main", "small-staged", "tiny").await;
     engine.reset_branch("repo", "main").await.unwrap();
     let report = engine
         .collect_garbage("repo", &GcOptions::default())
         .await
         .unwrap();
-    assert_eq!((report.deleted, report.too_young), (0, 1));
+    assert_eq!((report.deleted, report.too_young), (1, 1), "{report:?}");
 }

@@ -349,7 +349,7 @@ impl SluiceS3 {
             .namespace_store(&input.bucket)
             .await
             .map_err(on(Resource::Bucket))?;
-        let written = match store.write(stream).await {
+        let written = match store.write_or_inline(stream).await {
             Ok(w) => w,
             Err(e) => {
                 return Err(outcome
