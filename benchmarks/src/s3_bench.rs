@@ -353,13 +353,30 @@ async fn main() {
     );
 
     // Peak memory of a fresh Sluice while one huge object streams in and out.
-    let sluice = &servers[0];
+    drop(servers);
+    let engine = sluice_meta::Engine::open_embedded(dir.path().join("sluice-huge"))
+        .unwrap()
+        .build();
+    engine
+        .create_repository(BUCKET, &format!("local://{BUCKET}"), "main")
+        .await
+        .unwrap();
+    drop(engine);
+    let port = free_port();
+    let mut cmd = Command::new(release_bin("sluice"));
+    cmd.args(["run", "--data-dir"])
+        .arg(dir.path().join("sluice-huge"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("SLUICE_ACCESS_KEY_ID", ACCESS)
+        .env("SLUICE_SECRET_ACCESS_KEY", SECRET)
+        .env("RUST_LOG", "warn");
+    let sluice = start("sluice", cmd, port).await;
     let before = vm_hwm_mib(sluice.pid());
     let (put, get) = large_object(&sluice.store, huge, "huge").await;
     let after = vm_hwm_mib(sluice.pid());
     println!();
     println!(
-        "{} GiB through Sluice: PUT {put:.0} MiB/s, GET {get:.0} MiB/s; peak RSS {after:.0} MiB (before: {before:.0} MiB); target < 100 MiB",
-        huge >> 30
+        "{} MiB through a fresh Sluice: PUT {put:.0} MiB/s, GET {get:.0} MiB/s; peak RSS {after:.0} MiB (at start: {before:.0} MiB); target < 100 MiB",
+        huge >> 20
     );
 }

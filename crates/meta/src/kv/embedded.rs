@@ -15,6 +15,8 @@ use super::{KeyValue, Kv, WriteBatch, precondition_failed};
 use crate::error::{Error, Result};
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sluice");
+/// redb's own page cache.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// How many waiting batches one transaction takes at most.
 const MAX_GROUP: usize = 256;
 
@@ -53,7 +55,12 @@ impl EmbeddedKv {
         if let Some(parent) = path.as_ref().parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let db = Database::create(path.as_ref()).map_err(db_error)?;
+        // redb's page cache grows to a gigabyte by default; the sidecar's memory budget is
+        // far smaller, and the OS page cache holds the file anyway.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path.as_ref())
+            .map_err(db_error)?;
         {
             let tx = db.begin_write().map_err(db_error)?;
             tx.open_table(TABLE).map_err(db_error)?;
