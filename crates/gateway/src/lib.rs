@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod rest;
 pub mod s3;
 pub mod server;
+pub mod sync_stream;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,9 +1,13 @@
 //! The REST API under `/api/v1`, shaped like lakeFS's v1 API for what the two share, so
 //! lakeFS clients work unchanged. HTTP Basic auth with the admin key pair; errors are JSON
-//! `{"message": ...}` with lakeFS's statuses. This first cut covers what scripts and the
-//! integration tests need to manage branches: health, branches, commits and merges.
+//! `{"message": ...}` with lakeFS's statuses. One module per resource: [`repos`],
+//! [`refs`] (branches, commits, log, diff, merge, tags) and [`objects`].
 
-use std::collections::BTreeMap;
+mod objects;
+mod refs;
+mod repos;
+
+use std::collections::HashMap;
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -11,9 +15,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_meta::{
-    CommitRequest, Engine, Error, ErrorDetail, ErrorKind, MergeRequest, MergeStrategy,
-};
+use sluice_meta::{Engine, Error, ErrorDetail, ErrorKind};
 
 use crate::credentials::KeyPair;
 
@@ -28,7 +30,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             body: json!({ "message": message.into() }),
@@ -88,7 +90,7 @@ fn authorized(req: &Request<hyper::body::Incoming>, keys: &KeyPair) -> bool {
             == 0
 }
 
-async fn read_json<T: for<'de> Deserialize<'de>>(
+pub(crate) async fn read_json<T: for<'de> Deserialize<'de>>(
     req: Request<hyper::body::Incoming>,
 ) -> Result<T, ApiError> {
     let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY);
@@ -106,6 +108,79 @@ pub fn is_api(path: &str) -> bool {
     path == "/api/v1" || path.starts_with("/api/v1/")
 }
 
+/// An answer: a status and a JSON body, or a raw response (object downloads).
+pub(crate) enum Reply {
+    Json(StatusCode, Value),
+    Empty(StatusCode),
+    Raw(Response<s3s::Body>),
+}
+
+pub(crate) type Answer = Result<Reply, ApiError>;
+
+/// The parsed query string.
+pub(crate) struct Query(HashMap<String, String>);
+
+impl Query {
+    fn parse(q: Option<&str>) -> Self {
+        let mut map = HashMap::new();
+        for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            map.insert(decode(k), decode(v));
+        }
+        Self(map)
+    }
+    pub(crate) fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
+    }
+    pub(crate) fn require(&self, k: &str) -> Result<&str, ApiError> {
+        self.get(k).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("missing query parameter {k:?}"),
+            )
+        })
+    }
+    /// `amount`, lakeFS's page size: default 100, at most 1000.
+    pub(crate) fn amount(&self) -> Result<usize, ApiError> {
+        match self.get("amount") {
+            None => Ok(100),
+            Some(a) => a
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .map(|n| n.min(1000))
+                .ok_or_else(|| {
+                    ApiError::new(StatusCode::BAD_REQUEST, "amount must be a positive integer")
+                }),
+        }
+    }
+}
+
+/// lakeFS's pagination object.
+pub(crate) fn pagination(has_more: bool, next: Option<&str>, results: usize, max: usize) -> Value {
+    json!({
+        "has_more": has_more,
+        "next_offset": if has_more { next.unwrap_or("") } else { "" },
+        "results": results,
+        "max_per_page": max,
+    })
+}
+
+/// Everything a handler needs.
+pub(crate) struct Call {
+    pub engine: Engine,
+    pub committer: String,
+    pub method: Method,
+    pub segments: Vec<String>,
+    pub query: Query,
+    pub req: Request<hyper::body::Incoming>,
+}
+
 /// Answer one API request.
 pub async fn handle(
     engine: &Engine,
@@ -114,56 +189,15 @@ pub async fn handle(
 ) -> Response<s3s::Body> {
     let result = route(engine, keys, req).await;
     match result {
-        Ok((status, body)) => match body {
-            Some(b) => json_response(status, &b),
-            None => Response::builder()
-                .status(status)
-                .body(s3s::Body::empty())
-                .expect("valid response"),
-        },
+        Ok(Reply::Json(status, body)) => json_response(status, &body),
+        Ok(Reply::Empty(status)) => Response::builder()
+            .status(status)
+            .body(s3s::Body::empty())
+            .expect("valid response"),
+        Ok(Reply::Raw(r)) => r,
         Err(e) => json_response(e.status, &e.body),
     }
 }
-
-#[derive(Deserialize)]
-struct BranchCreation {
-    name: String,
-    source: String,
-}
-
-#[derive(Deserialize)]
-struct CommitCreation {
-    message: String,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-    #[serde(default)]
-    allow_empty: bool,
-}
-
-#[derive(Deserialize, Default)]
-struct Merge {
-    message: Option<String>,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-    strategy: Option<String>,
-    #[serde(default)]
-    allow_empty: bool,
-}
-
-fn commit_json(id: &str, c: &sluice_meta::Commit) -> Value {
-    json!({
-        "id": id,
-        "parents": c.parents,
-        "committer": c.committer,
-        "message": c.message,
-        "creation_date": c.created_ms / 1000,
-        "meta_range_id": c.tree,
-        "metadata": c.metadata,
-        "generation": c.generation,
-    })
-}
-
-type Answer = Result<(StatusCode, Option<Value>), ApiError>;
 
 async fn route(engine: &Engine, keys: &KeyPair, req: Request<hyper::body::Incoming>) -> Answer {
     let path = req.uri().path().to_string();
@@ -177,10 +211,9 @@ async fn route(engine: &Engine, keys: &KeyPair, req: Request<hyper::body::Incomi
                 .into_owned()
         })
         .collect();
-    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = req.method().clone();
-    if let (&Method::GET, ["healthcheck"]) = (&method, segs.as_slice()) {
-        return Ok((StatusCode::NO_CONTENT, None));
+    if method == Method::GET && segments == ["healthcheck"] {
+        return Ok(Reply::Empty(StatusCode::NO_CONTENT));
     }
     if !authorized(&req, keys) {
         return Err(ApiError::new(
@@ -188,90 +221,30 @@ async fn route(engine: &Engine, keys: &KeyPair, req: Request<hyper::body::Incomi
             "error authenticating request",
         ));
     }
-    let committer = keys.access_key_id.clone();
-    match (&method, segs.as_slice()) {
-        (&Method::GET, ["repositories", repo, "branches"]) => {
-            let branches = engine.list_branches(repo, None, usize::MAX).await?;
-            let results: Vec<Value> = branches
-                .iter()
-                .map(|b| json!({ "id": b.name, "commit_id": b.head }))
-                .collect();
-            Ok((
-                StatusCode::OK,
-                Some(json!({
-                    "pagination": { "has_more": false, "next_offset": "", "results": results.len(), "max_per_page": 1000 },
-                    "results": results,
-                })),
-            ))
+    let query = Query::parse(req.uri().query());
+    let call = Call {
+        engine: engine.clone(),
+        committer: keys.access_key_id.clone(),
+        method: method.clone(),
+        segments,
+        query,
+        req,
+    };
+    let segs: Vec<&str> = call.segments.iter().map(String::as_str).collect();
+    match segs.as_slice() {
+        ["config"] | ["config", ..] | ["user"] => repos::config(call).await,
+        ["repositories"] | ["repositories", _] => repos::repositories(call).await,
+        ["repositories", _, "objects" | "branches" | "refs", ..] if objects::is_objects(&segs) => {
+            objects::objects(call).await
         }
-        (&Method::POST, ["repositories", repo, "branches"]) => {
-            let repo = repo.to_string();
-            let body: BranchCreation = read_json(req).await?;
-            let b = engine
-                .create_branch(&repo, &body.name, &body.source)
-                .await?;
-            Ok((StatusCode::CREATED, Some(Value::String(b.head))))
-        }
-        (&Method::GET, ["repositories", repo, "branches", branch]) => {
-            let b = engine.branch(repo, branch).await?;
-            Ok((
-                StatusCode::OK,
-                Some(json!({ "id": b.name, "commit_id": b.head })),
-            ))
-        }
-        (&Method::DELETE, ["repositories", repo, "branches", branch]) => {
-            engine.delete_branch(repo, branch).await?;
-            Ok((StatusCode::NO_CONTENT, None))
-        }
-        (&Method::POST, ["repositories", repo, "branches", branch, "commits"]) => {
-            let (repo, branch) = (repo.to_string(), branch.to_string());
-            let body: CommitCreation = read_json(req).await?;
-            let request = CommitRequest {
-                message: body.message,
-                committer,
-                metadata: body.metadata,
-                allow_empty: body.allow_empty,
-            };
-            let (id, c) = engine.commit(&repo, &branch, request).await?;
-            Ok((StatusCode::CREATED, Some(commit_json(&id, &c))))
-        }
-        (&Method::GET, ["repositories", repo, "commits", commit]) => {
-            let (id, c) = engine.get_commit(repo, commit).await?;
-            Ok((StatusCode::OK, Some(commit_json(&id, &c))))
-        }
-        (&Method::POST, ["repositories", repo, "refs", source, "merge", dest]) => {
-            let (repo, source, dest) = (repo.to_string(), source.to_string(), dest.to_string());
-            let body: Merge = read_json(req).await?;
-            let strategy = match body.strategy.as_deref() {
-                None | Some("") => MergeStrategy::Fail,
-                Some("source-wins") => MergeStrategy::SourceWins,
-                Some("dest-wins") => MergeStrategy::DestWins,
-                Some(other) => {
-                    return Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("unknown merge strategy {other:?}: use source-wins or dest-wins"),
-                    ));
-                }
-            };
-            let (id, _) = engine
-                .merge(
-                    &repo,
-                    &source,
-                    &dest,
-                    MergeRequest {
-                        message: body.message,
-                        committer,
-                        metadata: body.metadata,
-                        strategy,
-                        allow_empty: body.allow_empty,
-                    },
-                )
-                .await?;
-            Ok((StatusCode::OK, Some(json!({ "reference": id }))))
-        }
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no API operation {method} {path}"),
-        )),
+        ["repositories", _, ..] => refs::refs(call).await,
+        _ => Err(not_found(&method, &path)),
     }
+}
+
+pub(crate) fn not_found(method: &Method, path: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no API operation {method} {path}"),
+    )
 }

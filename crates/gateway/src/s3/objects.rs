@@ -9,9 +9,10 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use sluice_meta::{Entry, PutOptions, WriteCondition};
 
 use super::address::split_key;
-use super::body::{self, CheckedBody, SyncStream};
+use super::body::{self, CheckedBody};
 use super::errors::{Resource, on, s3_error as to_s3};
 use super::{SluiceS3, etag, timestamp};
+use crate::sync_stream::SyncStream;
 
 /// The ETags a conditional header lists (`*` as `["*"]`), quotes and `W/` removed.
 fn etags(headers: &HeaderMap, name: &str) -> Option<Vec<String>> {
