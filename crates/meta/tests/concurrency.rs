@@ -81,9 +81,12 @@ async fn writes_racing_commits_land_exactly_once() {
     for (engine, _dir) in engines().await {
         let writers = 6;
         let per_writer = 150;
+        let writing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let commits_made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for w in 0..writers {
             let engine = engine.clone();
+            let commits_made = commits_made.clone();
             tasks.push(tokio::spawn(async move {
                 let mut acked = Vec::new();
                 for i in 0..per_writer {
@@ -93,14 +96,25 @@ async fn writes_racing_commits_land_exactly_once() {
                         .await
                         .unwrap();
                     acked.push(p);
+                    // Every 50 writes, wait (briefly) for a commit, so that writes and
+                    // commits interleave however the scheduler runs the tasks.
+                    if i % 50 == 49 {
+                        let seen = commits_made.load(std::sync::atomic::Ordering::SeqCst);
+                        for _ in 0..2000 {
+                            if commits_made.load(std::sync::atomic::Ordering::SeqCst) > seen {
+                                break;
+                            }
+                            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                        }
+                    }
                 }
                 acked
             }));
         }
-        let writing = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let committer = {
             let engine = engine.clone();
             let writing = writing.clone();
+            let commits_made = commits_made.clone();
             tokio::spawn(async move {
                 let mut commits = 0;
                 while writing.load(std::sync::atomic::Ordering::SeqCst) {
@@ -108,7 +122,10 @@ async fn writes_racing_commits_land_exactly_once() {
                         .commit("repo", "main", CommitRequest::new("racing", "t"))
                         .await
                     {
-                        Ok(_) => commits += 1,
+                        Ok(_) => {
+                            commits += 1;
+                            commits_made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
                         Err(e) if matches!(e.kind(), ErrorKind::Invalid | ErrorKind::Conflict) => {}
                         Err(e) => panic!("{e}"),
                     }
@@ -244,6 +261,16 @@ async fn concurrent_commits_on_one_branch() {
             ok += h.await.unwrap().0;
         }
         assert!(ok > 0);
+        // A task whose commit lost every race leaves its write staged; one last commit
+        // takes whatever is left, so every write must now be in exactly one commit.
+        match engine
+            .commit("repo", "main", CommitRequest::new("rest", "t"))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Invalid => {}
+            Err(e) => panic!("{e}"),
+        }
         let committed = added_per_commit(&engine).await;
         assert_eq!(committed.len(), 60, "every write committed");
         assert!(
