@@ -82,3 +82,27 @@ def test_generated_client_errors(sluice):
         lakefs_sdk.RepositoriesApi(client).create_repository(
             lakefs_sdk.RepositoryCreation(name="bad-namespace", storage_namespace="mem://x"))
     assert lakefs_sdk.InternalApi(client).get_lake_fs_version().version
+
+
+def test_protected_branch(sluice, repo):
+    """A protected branch refuses direct writes through S3 and the API alike."""
+    s3 = sluice.s3()
+    s3.put_object(Bucket=repo, Key="main/a", Body=b"a")
+    sluice.commit(repo, "main")
+    sluice.create_branch(repo, "work")
+    r = sluice.api("PUT", f"/repositories/{repo}/settings/branch_protection", [{"pattern": "main"}])
+    assert r.status_code == 204, r.text
+    assert sluice.api("GET", f"/repositories/{repo}/settings/branch_protection").json() == [{"pattern": "main"}]
+    from botocore.exceptions import ClientError
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=repo, Key="main/b", Body=b"b")
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    r = sluice.api("POST", f"/repositories/{repo}/branches/main/commits", {"message": "x", "allow_empty": True})
+    assert r.status_code == 403 and "protected" in r.json()["message"]
+    r = sluice.api("DELETE", f"/repositories/{repo}/branches/main/objects?path=a")
+    assert r.status_code == 403
+    s3.put_object(Bucket=repo, Key="work/b", Body=b"b")
+    sluice.commit(repo, "work")
+    r = sluice.api("POST", f"/repositories/{repo}/refs/work/merge/main", {})
+    assert r.status_code == 200, r.text
+    assert s3.get_object(Bucket=repo, Key="main/b")["Body"].read() == b"b"

@@ -136,6 +136,7 @@ impl Engine {
                 "branch {name:?} is the repository's default branch and cannot be deleted"
             )));
         }
+        self.check_unprotected(&repo, name, "delete").await?;
         let (bytes, record) = self.branch_record(&repo, name).await?;
         let key = keys::branch(&repo.instance, name);
         if !self
@@ -154,6 +155,7 @@ impl Engine {
     /// Drop every uncommitted change of a branch.
     pub async fn reset_branch(&self, repo: &str, branch: &str) -> Result<()> {
         let repo = self.repository(repo).await?;
+        self.check_unprotected(&repo, branch, "reset").await?;
         let key = keys::branch(&repo.instance, branch);
         for attempt in 0..CAS_ATTEMPTS {
             if attempt > 0 {
@@ -182,6 +184,7 @@ impl Engine {
     /// Drop the uncommitted changes of a branch under `prefix`.
     pub async fn reset_prefix(&self, repo: &str, branch: &str, prefix: &str) -> Result<()> {
         let repo = self.repository(repo).await?;
+        self.check_unprotected(&repo, branch, "reset").await?;
         let (_, record) = self.branch_record(&repo, branch).await?;
         for token in record.tokens() {
             let mut key = keys::staging_prefix(&repo.instance, &token);
@@ -194,6 +197,7 @@ impl Engine {
     /// Move a branch's head to `target` and drop its uncommitted changes (`git reset --hard`).
     pub async fn reset_branch_to(&self, repo: &str, branch: &str, target: &str) -> Result<Branch> {
         let repo_rec = self.repository(repo).await?;
+        self.check_unprotected(&repo_rec, branch, "reset").await?;
         let head = self.resolve(&repo_rec, target).await?.commit;
         let key = keys::branch(&repo_rec.instance, branch);
         for attempt in 0..CAS_ATTEMPTS {

@@ -86,6 +86,7 @@ mod ops {
             request: CommitRequest,
         ) -> Result<(CommitId, Arc<Commit>)> {
             let repo = self.repository(repo).await?;
+            self.check_unprotected(&repo, branch, "commit to").await?;
             let key = keys::branch(&repo.instance, branch);
             let kv = &self.inner.kv;
             for attempt in 0..CAS_ATTEMPTS {

@@ -16,6 +16,8 @@ pub enum ErrorKind {
     Invalid,
     /// A precondition of the request does not hold (a refused merge, a failed compare-and-swap).
     PreconditionFailed,
+    /// The request is not allowed (a direct write to a protected branch).
+    Forbidden,
     /// A backend (metadata store or object store) cannot be reached or refused the operation.
     Unavailable,
     /// Stored data failed to decode or is inconsistent.

@@ -64,6 +64,10 @@ pub(crate) fn part(repo: &str, upload: &str, number: u32) -> Vec<u8> {
 pub(crate) fn part_prefix(repo: &str, upload: &str) -> Vec<u8> {
     format!("p/{repo}/{upload}/").into_bytes()
 }
+/// `x/{repo}` -> branch protection rules.
+pub(crate) fn protection(repo: &str) -> Vec<u8> {
+    format!("x/{repo}").into_bytes()
+}
 /// Every family that lives inside a repository, for deleting one.
 pub(crate) fn repo_families(repo: &str) -> Vec<Vec<u8>> {
     ["b", "t", "c", "g", "s", "u", "p", "d"]

@@ -30,6 +30,7 @@ pub mod log;
 pub mod merge;
 pub mod multipart;
 pub mod object;
+pub mod protection;
 pub mod range;
 pub mod refs;
 pub mod repo;

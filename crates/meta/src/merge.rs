@@ -301,6 +301,7 @@ impl Engine {
         request: CommitRequest,
     ) -> Result<(CommitId, Arc<Commit>)> {
         let repo = self.repository(repo).await?;
+        self.check_unprotected(&repo, branch, "revert on").await?;
         let target = self.resolve(&repo, commit).await?.commit;
         let target_commit = self.commit_record(&repo, &target).await?;
         let parent_id = match (target_commit.parents.len(), parent) {

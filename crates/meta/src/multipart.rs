@@ -67,6 +67,7 @@ impl Engine {
         validate_path(path)?;
         let repo = self.repository(repo).await?;
         self.branch_record(&repo, branch).await?;
+        self.check_unprotected(&repo, branch, "write to").await?;
         let upload = Upload {
             id: uuid::Uuid::new_v4().simple().to_string(),
             branch: branch.to_string(),

@@ -81,8 +81,9 @@ impl Engine {
     {
         validate_path(path)?;
         let repo = self.repository(repo).await?;
-        // Fail before moving bytes when the branch does not exist.
+        // Fail before moving bytes when the branch does not exist or is protected.
         self.branch_record(&repo, branch).await?;
+        self.check_unprotected(&repo, branch, "write to").await?;
         let written = self.storage_of(&repo)?.write_or_inline(body).await?;
         self.stage_written_in(&repo, branch, path, written, options)
             .await
@@ -187,6 +188,7 @@ impl Engine {
             validate_path(p)?;
         }
         let repo = self.repository(repo).await?;
+        self.check_unprotected(&repo, branch, "write to").await?;
         let encoded: Vec<(String, Vec<u8>)> = changes
             .iter()
             .map(|(p, v)| (p.clone(), encode_staged(v)))
@@ -395,6 +397,7 @@ impl Engine {
         condition: &WriteCondition,
         extra: Option<(Vec<u8>, Vec<u8>)>,
     ) -> Result<()> {
+        self.check_unprotected(repo, branch, "write to").await?;
         let encoded = encode_staged(&value);
         for attempt in 0..CAS_ATTEMPTS {
             if attempt > 0 {

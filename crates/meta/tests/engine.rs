@@ -724,3 +724,60 @@ async fn garbage_collection() {
         .unwrap();
     assert_eq!((report.deleted, report.too_young), (1, 1), "{report:?}");
 }
+
+#[tokio::test]
+async fn protected_branches_change_only_by_merge() {
+    let (engine, _dir) = engine().await;
+    put(&engine, "main", "a", "1").await;
+    commit(&engine, "main", "a").await;
+    engine.create_branch("repo", "dev", "main").await.unwrap();
+    engine
+        .set_branch_protection("repo", vec!["main".into(), "release-*".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.branch_protection("repo").await.unwrap(),
+        ["main", "release-*"]
+    );
+    let refused = [
+        engine
+            .put_bytes("repo", "main", "b", "x", PutOptions::default())
+            .await
+            .unwrap_err(),
+        engine.delete_object("repo", "main", "a").await.unwrap_err(),
+        engine
+            .commit("repo", "main", CommitRequest::new("c", "t"))
+            .await
+            .unwrap_err(),
+        engine.reset_branch("repo", "main").await.unwrap_err(),
+        engine
+            .create_upload("repo", "main", "m", PutOptions::default())
+            .await
+            .unwrap_err(),
+        engine
+            .create_branch("repo", "release-1", "main")
+            .await
+            .and(
+                engine
+                    .put_bytes("repo", "release-1", "x", "x", PutOptions::default())
+                    .await,
+            )
+            .unwrap_err(),
+    ];
+    for e in refused {
+        assert_eq!(e.kind(), ErrorKind::Forbidden, "{e}");
+    }
+    // Merges still move it.
+    put(&engine, "dev", "b", "2").await;
+    commit(&engine, "dev", "b").await;
+    engine
+        .merge("repo", "dev", "main", MergeRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        contents(&engine, "main").await,
+        pairs(&[("a", "1"), ("b", "2")])
+    );
+    engine.set_branch_protection("repo", vec![]).await.unwrap();
+    put(&engine, "main", "c", "3").await;
+}

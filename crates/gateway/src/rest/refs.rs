@@ -85,6 +85,11 @@ struct Revert {
 }
 
 #[derive(Deserialize)]
+struct Rule {
+    pattern: String,
+}
+
+#[derive(Deserialize)]
 struct TagCreation {
     id: String,
     #[serde(rename = "ref")]
@@ -271,6 +276,49 @@ pub(super) async fn refs(call: Call) -> Answer {
                 )
                 .await?;
             Ok(Reply::Json(StatusCode::OK, json!({ "reference": id })))
+        }
+        (&Method::GET, [_, repo, "settings", "branch_protection"])
+        | (&Method::GET, [_, repo, "branch_protection"]) => {
+            let rules: Vec<Value> = engine
+                .branch_protection(repo)
+                .await?
+                .into_iter()
+                .map(|p| json!({ "pattern": p }))
+                .collect();
+            Ok(Reply::Json(StatusCode::OK, Value::Array(rules)))
+        }
+        (&Method::PUT, [_, repo, "settings", "branch_protection"]) => {
+            let repo = repo.to_string();
+            let rules: Vec<Rule> = read_json(call.req).await?;
+            engine
+                .set_branch_protection(&repo, rules.into_iter().map(|r| r.pattern).collect())
+                .await?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
+        (&Method::POST, [_, repo, "branch_protection"]) => {
+            let repo = repo.to_string();
+            let rule: Rule = read_json(call.req).await?;
+            let mut rules = engine.branch_protection(&repo).await?;
+            if !rules.contains(&rule.pattern) {
+                rules.push(rule.pattern);
+            }
+            engine.set_branch_protection(&repo, rules).await?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
+        }
+        (&Method::DELETE, [_, repo, "branch_protection"]) => {
+            let repo = repo.to_string();
+            let rule: Rule = read_json(call.req).await?;
+            let mut rules = engine.branch_protection(&repo).await?;
+            let before = rules.len();
+            rules.retain(|p| *p != rule.pattern);
+            if rules.len() == before {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "no such protection rule",
+                ));
+            }
+            engine.set_branch_protection(&repo, rules).await?;
+            Ok(Reply::Empty(StatusCode::NO_CONTENT))
         }
         (&Method::GET, [_, repo, "tags"]) => {
             let tags = engine.list_tags(repo, after.as_deref(), amount + 1).await?;

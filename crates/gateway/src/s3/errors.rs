@@ -25,6 +25,7 @@ pub(crate) fn s3_error(e: Error, resource: Resource) -> S3Error {
         (ErrorKind::Conflict, _) => S3ErrorCode::OperationAborted,
         (ErrorKind::Invalid, _) => S3ErrorCode::InvalidArgument,
         (ErrorKind::PreconditionFailed, _) => S3ErrorCode::PreconditionFailed,
+        (ErrorKind::Forbidden, _) => S3ErrorCode::AccessDenied,
         (ErrorKind::Unavailable, _) => S3ErrorCode::ServiceUnavailable,
         (ErrorKind::Corrupt, _) | (ErrorKind::Internal, _) => S3ErrorCode::InternalError,
     };
