@@ -1,9 +1,14 @@
-//! The `sluice` binary: `sluice run` starts the sidecar; client subcommands come with the
-//! REST API.
+//! The `sluice` binary: `sluice run` starts the sidecar; the other subcommands are clients of
+//! a running sidecar's REST API (`--endpoint` or `SLUICE_ENDPOINT`, with
+//! `SLUICE_ACCESS_KEY_ID` and `SLUICE_SECRET_ACCESS_KEY`), addressing `sluice://REPO/REF/PATH`.
 
+mod client;
+mod commands;
 mod run;
 
 use clap::{Parser, Subcommand};
+
+use commands::{BranchCmd, FsCmd, RepoCmd, TagCmd};
 
 #[derive(Parser)]
 #[command(
@@ -12,23 +17,114 @@ use clap::{Parser, Subcommand};
     about = "Git-like branches for a data lake, over S3"
 )]
 struct Cli {
+    /// The sidecar to talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_ENDPOINT",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    endpoint: String,
+    /// Print one JSON document on stdout.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the sidecar: the S3 API on one port, with the embedded metadata store.
+    /// Run the sidecar: S3 and the REST API on one port, with the embedded metadata store.
     Run(run::RunArgs),
+    /// Repositories.
+    #[command(subcommand)]
+    Repo(RepoCmd),
+    /// Branches.
+    #[command(subcommand)]
+    Branch(BranchCmd),
+    /// Commit a branch's uncommitted changes.
+    Commit {
+        /// sluice://REPO/BRANCH
+        branch: String,
+        #[arg(short, long)]
+        message: String,
+        #[arg(long)]
+        allow_empty: bool,
+        /// KEY=VALUE metadata, repeatable.
+        #[arg(long)]
+        meta: Vec<String>,
+    },
+    /// The history of sluice://REPO/REF.
+    Log {
+        reference: String,
+        #[arg(long, default_value_t = 100)]
+        amount: usize,
+        #[arg(long)]
+        first_parent: bool,
+    },
+    /// Differences: sluice://REPO/LEFT against RIGHT, or a branch's uncommitted changes.
+    Diff { left: String, right: Option<String> },
+    /// Merge sluice://REPO/SOURCE into sluice://REPO/DESTINATION.
+    Merge {
+        source: String,
+        destination: String,
+        /// source-wins or dest-wins
+        #[arg(long)]
+        strategy: Option<String>,
+        #[arg(short, long)]
+        message: Option<String>,
+    },
+    /// Tags.
+    #[command(subcommand)]
+    Tag(TagCmd),
+    /// Objects.
+    #[command(subcommand)]
+    Fs(FsCmd),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(args).map_err(|e| e.to_string()),
+        other => client_command(&cli.endpoint, cli.json, other).map_err(|e| e.to_string()),
     };
     if let Err(e) = result {
         eprintln!("sluice: {e}");
         std::process::exit(1);
     }
+}
+
+fn client_command(endpoint: &str, json: bool, command: Command) -> Result<(), client::ClientError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| client::ClientError::Local(e.to_string()))?;
+    runtime.block_on(async move {
+        let api = client::Api::from_env(endpoint.to_string())?;
+        match command {
+            Command::Run(_) => unreachable!("handled by main"),
+            Command::Repo(c) => commands::repo(&api, c, json).await,
+            Command::Branch(c) => commands::branch(&api, c, json).await,
+            Command::Commit {
+                branch,
+                message,
+                allow_empty,
+                meta,
+            } => commands::commit(&api, branch, message, allow_empty, meta, json).await,
+            Command::Log {
+                reference,
+                amount,
+                first_parent,
+            } => commands::log(&api, reference, amount, first_parent, json).await,
+            Command::Diff { left, right } => commands::diff(&api, left, right, json).await,
+            Command::Merge {
+                source,
+                destination,
+                strategy,
+                message,
+            } => commands::merge(&api, source, destination, strategy, message, json).await,
+            Command::Tag(c) => commands::tag(&api, c, json).await,
+            Command::Fs(c) => commands::fs(&api, c, json).await,
+        }
+    })
 }

@@ -1,0 +1,647 @@
+//! The client subcommands. Each prints a human line (or table) by default and one JSON
+//! document with `--json`; a failure is one line on stderr and a non-zero exit.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::client::{Address, Api, ClientError, enc};
+
+#[derive(Subcommand)]
+pub enum RepoCmd {
+    /// Create a repository (and its default branch).
+    Create {
+        /// sluice://REPO
+        repo: String,
+        /// Where its objects live [default: local://REPO]
+        #[arg(long)]
+        storage_namespace: Option<String>,
+        #[arg(long, default_value = "main")]
+        default_branch: String,
+    },
+    /// List repositories.
+    List,
+    /// Delete a repository's metadata.
+    Delete { repo: String },
+}
+
+#[derive(Subcommand)]
+pub enum BranchCmd {
+    /// Create sluice://REPO/BRANCH from --source (a ref).
+    Create {
+        branch: String,
+        #[arg(long)]
+        source: String,
+    },
+    /// List the branches of sluice://REPO.
+    List { repo: String },
+    /// Delete sluice://REPO/BRANCH.
+    Delete { branch: String },
+    /// Drop uncommitted changes of sluice://REPO/BRANCH[/PREFIX].
+    Reset { branch: String },
+    /// Revert a commit on sluice://REPO/BRANCH.
+    Revert {
+        branch: String,
+        commit: String,
+        #[arg(long)]
+        parent: Option<usize>,
+    },
+    /// Protect sluice://REPO/BRANCH (a glob pattern): it then changes only by merge.
+    Protect { branch: String },
+}
+
+#[derive(Subcommand)]
+pub enum TagCmd {
+    /// Create sluice://REPO/TAG at REF.
+    Create { tag: String, reference: String },
+    /// List the tags of sluice://REPO.
+    List { repo: String },
+    /// Delete sluice://REPO/TAG.
+    Delete { tag: String },
+}
+
+#[derive(Subcommand)]
+pub enum FsCmd {
+    /// List sluice://REPO/REF/PREFIX.
+    Ls {
+        address: String,
+        #[arg(long, short)]
+        recursive: bool,
+    },
+    /// Print an object.
+    Cat { address: String },
+    /// Upload a local file to sluice://REPO/BRANCH/PATH.
+    Upload { source: PathBuf, address: String },
+    /// Download sluice://REPO/REF/PATH to a local file.
+    Download {
+        address: String,
+        destination: PathBuf,
+    },
+    /// Delete sluice://REPO/BRANCH/PATH.
+    Rm { address: String },
+    /// An object's metadata.
+    Stat { address: String },
+}
+
+/// Print `value` as JSON, or `human` for people.
+fn print(json_out: bool, value: &Value, human: impl FnOnce() -> String) {
+    if json_out {
+        println!("{value}");
+    } else {
+        let text = human();
+        if !text.is_empty() {
+            println!("{text}");
+        }
+    }
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
+            .expect("valid template"),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+pub async fn repo(api: &Api, cmd: RepoCmd, json_out: bool) -> Result<(), ClientError> {
+    match cmd {
+        RepoCmd::Create {
+            repo,
+            storage_namespace,
+            default_branch,
+        } => {
+            let a = Address::parse(&repo)?;
+            let ns = storage_namespace.unwrap_or_else(|| format!("local://{}", a.repo));
+            let v = api
+                .json(api.request(Method::POST, "/repositories").json(&json!({
+                    "name": a.repo, "storage_namespace": ns, "default_branch": default_branch
+                })))
+                .await?;
+            print(json_out, &v, || {
+                format!("created repository {} ({ns})", a.repo)
+            });
+        }
+        RepoCmd::List => {
+            let all = api.all("/repositories", "").await?;
+            print(json_out, &Value::Array(all.clone()), || {
+                all.iter()
+                    .map(|r| {
+                        format!(
+                            "{}\t{}\t{}",
+                            r["id"].as_str().unwrap_or(""),
+                            r["default_branch"].as_str().unwrap_or(""),
+                            r["storage_namespace"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        RepoCmd::Delete { repo } => {
+            let a = Address::parse(&repo)?;
+            api.send(api.request(Method::DELETE, &format!("/repositories/{}", enc(&a.repo))))
+                .await?;
+            print(json_out, &json!({ "deleted": a.repo }), || {
+                format!("deleted repository {}", a.repo)
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn branch(api: &Api, cmd: BranchCmd, json_out: bool) -> Result<(), ClientError> {
+    match cmd {
+        BranchCmd::Create { branch, source } => {
+            let a = Address::parse(&branch)?;
+            let name = a.reference()?;
+            let v = api
+                .json(
+                    api.request(
+                        Method::POST,
+                        &format!("/repositories/{}/branches", enc(&a.repo)),
+                    )
+                    .json(&json!({ "name": name, "source": source })),
+                )
+                .await?;
+            print(json_out, &json!({ "id": name, "commit_id": v }), || {
+                format!("created branch {name} at {}", v.as_str().unwrap_or(""))
+            });
+        }
+        BranchCmd::List { repo } => {
+            let a = Address::parse(&repo)?;
+            let all = api
+                .all(&format!("/repositories/{}/branches", enc(&a.repo)), "")
+                .await?;
+            print(json_out, &Value::Array(all.clone()), || {
+                all.iter()
+                    .map(|b| {
+                        format!(
+                            "{}\t{}",
+                            b["id"].as_str().unwrap_or(""),
+                            b["commit_id"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        BranchCmd::Delete { branch } => {
+            let a = Address::parse(&branch)?;
+            let name = a.reference()?;
+            api.send(api.request(
+                Method::DELETE,
+                &format!("/repositories/{}/branches/{}", enc(&a.repo), enc(name)),
+            ))
+            .await?;
+            print(json_out, &json!({ "deleted": name }), || {
+                format!("deleted branch {name}")
+            });
+        }
+        BranchCmd::Reset { branch } => {
+            let a = Address::parse(&branch)?;
+            let name = a.reference()?;
+            let body = match a.path.as_deref().filter(|p| !p.is_empty()) {
+                Some(p) => json!({ "type": "common_prefix", "path": p }),
+                None => json!({ "type": "reset" }),
+            };
+            api.send(
+                api.request(
+                    Method::PUT,
+                    &format!("/repositories/{}/branches/{}", enc(&a.repo), enc(name)),
+                )
+                .json(&body),
+            )
+            .await?;
+            print(json_out, &json!({ "reset": name }), || {
+                format!("dropped uncommitted changes on {name}")
+            });
+        }
+        BranchCmd::Revert {
+            branch,
+            commit,
+            parent,
+        } => {
+            let a = Address::parse(&branch)?;
+            let name = a.reference()?;
+            api.send(
+                api.request(
+                    Method::POST,
+                    &format!(
+                        "/repositories/{}/branches/{}/revert",
+                        enc(&a.repo),
+                        enc(name)
+                    ),
+                )
+                .json(&json!({ "ref": commit, "parent_number": parent.unwrap_or(0) })),
+            )
+            .await?;
+            print(json_out, &json!({ "reverted": commit }), || {
+                format!("reverted {commit} on {name}")
+            });
+        }
+        BranchCmd::Protect { branch } => {
+            let a = Address::parse(&branch)?;
+            let name = a.reference()?;
+            api.send(
+                api.request(
+                    Method::POST,
+                    &format!("/repositories/{}/branch_protection", enc(&a.repo)),
+                )
+                .json(&json!({ "pattern": name })),
+            )
+            .await?;
+            print(json_out, &json!({ "protected": name }), || {
+                format!("protected {name}: it changes only by merge")
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn commit(
+    api: &Api,
+    branch: String,
+    message: String,
+    allow_empty: bool,
+    meta: Vec<String>,
+    json_out: bool,
+) -> Result<(), ClientError> {
+    let a = Address::parse(&branch)?;
+    let name = a.reference()?;
+    let mut metadata = serde_json::Map::new();
+    for kv in meta {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| ClientError::Usage(format!("--meta takes KEY=VALUE, not {kv:?}")))?;
+        metadata.insert(k.into(), v.into());
+    }
+    let v = api
+        .json(
+            api.request(
+                Method::POST,
+                &format!(
+                    "/repositories/{}/branches/{}/commits",
+                    enc(&a.repo),
+                    enc(name)
+                ),
+            )
+            .json(&json!({ "message": message, "metadata": metadata, "allow_empty": allow_empty })),
+        )
+        .await?;
+    print(json_out, &v, || {
+        format!("committed {} on {name}", v["id"].as_str().unwrap_or(""))
+    });
+    Ok(())
+}
+
+pub async fn log(
+    api: &Api,
+    reference: String,
+    amount: usize,
+    first_parent: bool,
+    json_out: bool,
+) -> Result<(), ClientError> {
+    let a = Address::parse(&reference)?;
+    let r = a.reference()?;
+    let v = api
+        .json(api.request(
+            Method::GET,
+            &format!(
+                "/repositories/{}/refs/{}/commits?amount={amount}&first_parent={first_parent}",
+                enc(&a.repo),
+                enc(r)
+            ),
+        ))
+        .await?;
+    let commits = v["results"].as_array().cloned().unwrap_or_default();
+    print(json_out, &Value::Array(commits.clone()), || {
+        commits
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}  {}  {}",
+                    &c["id"].as_str().unwrap_or("")[..12.min(c["id"].as_str().unwrap_or("").len())],
+                    c["committer"].as_str().unwrap_or(""),
+                    c["message"].as_str().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}
+
+pub async fn diff(
+    api: &Api,
+    left: String,
+    right: Option<String>,
+    json_out: bool,
+) -> Result<(), ClientError> {
+    let a = Address::parse(&left)?;
+    let l = a.reference()?;
+    let path = match &right {
+        Some(r) => format!(
+            "/repositories/{}/refs/{}/diff/{}",
+            enc(&a.repo),
+            enc(l),
+            enc(r)
+        ),
+        None => format!("/repositories/{}/branches/{}/diff", enc(&a.repo), enc(l)),
+    };
+    let all = api.all(&path, "").await?;
+    print(json_out, &Value::Array(all.clone()), || {
+        all.iter()
+            .map(|d| {
+                let sign = match d["type"].as_str() {
+                    Some("added") => "+",
+                    Some("removed") => "-",
+                    _ => "~",
+                };
+                format!("{sign} {}", d["path"].as_str().unwrap_or(""))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}
+
+pub async fn merge(
+    api: &Api,
+    source: String,
+    destination: String,
+    strategy: Option<String>,
+    message: Option<String>,
+    json_out: bool,
+) -> Result<(), ClientError> {
+    let s = Address::parse(&source)?;
+    let d = Address::parse(&destination)?;
+    let v = api
+        .json(
+            api.request(
+                Method::POST,
+                &format!(
+                    "/repositories/{}/refs/{}/merge/{}",
+                    enc(&s.repo),
+                    enc(s.reference()?),
+                    enc(d.reference()?)
+                ),
+            )
+            .json(&json!({ "strategy": strategy, "message": message })),
+        )
+        .await?;
+    print(json_out, &v, || {
+        format!(
+            "merged into {}: {}",
+            d.reference().unwrap_or(""),
+            v["reference"].as_str().unwrap_or("")
+        )
+    });
+    Ok(())
+}
+
+pub async fn tag(api: &Api, cmd: TagCmd, json_out: bool) -> Result<(), ClientError> {
+    match cmd {
+        TagCmd::Create { tag, reference } => {
+            let a = Address::parse(&tag)?;
+            let v = api
+                .json(
+                    api.request(
+                        Method::POST,
+                        &format!("/repositories/{}/tags", enc(&a.repo)),
+                    )
+                    .json(&json!({ "id": a.reference()?, "ref": reference })),
+                )
+                .await?;
+            print(json_out, &v, || {
+                format!(
+                    "tagged {} at {}",
+                    a.reference().unwrap_or(""),
+                    v["commit_id"].as_str().unwrap_or("")
+                )
+            });
+        }
+        TagCmd::List { repo } => {
+            let a = Address::parse(&repo)?;
+            let all = api
+                .all(&format!("/repositories/{}/tags", enc(&a.repo)), "")
+                .await?;
+            print(json_out, &Value::Array(all.clone()), || {
+                all.iter()
+                    .map(|t| {
+                        format!(
+                            "{}\t{}",
+                            t["id"].as_str().unwrap_or(""),
+                            t["commit_id"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        TagCmd::Delete { tag } => {
+            let a = Address::parse(&tag)?;
+            api.send(api.request(
+                Method::DELETE,
+                &format!(
+                    "/repositories/{}/tags/{}",
+                    enc(&a.repo),
+                    enc(a.reference()?)
+                ),
+            ))
+            .await?;
+            print(json_out, &json!({ "deleted": a.reference()? }), || {
+                format!("deleted tag {}", a.reference().unwrap_or(""))
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn fs(api: &Api, cmd: FsCmd, json_out: bool) -> Result<(), ClientError> {
+    match cmd {
+        FsCmd::Ls { address, recursive } => {
+            let a = Address::parse(&address)?;
+            let prefix = a.path.clone().unwrap_or_default();
+            let delimiter = if recursive { "" } else { "/" };
+            let all = api
+                .all(
+                    &format!(
+                        "/repositories/{}/refs/{}/objects/ls",
+                        enc(&a.repo),
+                        enc(a.reference()?)
+                    ),
+                    &format!("&prefix={}&delimiter={delimiter}", enc(&prefix)),
+                )
+                .await?;
+            print(json_out, &Value::Array(all.clone()), || {
+                all.iter()
+                    .map(|o| match o["path_type"].as_str() {
+                        Some("common_prefix") => {
+                            format!("{:>12}  {}", "PRE", o["path"].as_str().unwrap_or(""))
+                        }
+                        _ => format!(
+                            "{:>12}  {}",
+                            o["size_bytes"].as_u64().unwrap_or(0),
+                            o["path"].as_str().unwrap_or("")
+                        ),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        FsCmd::Stat { address } => {
+            let a = Address::parse(&address)?;
+            let v = api
+                .json(api.request(
+                    Method::GET,
+                    &format!(
+                        "/repositories/{}/refs/{}/objects/stat?path={}",
+                        enc(&a.repo),
+                        enc(a.reference()?),
+                        enc(a.path()?)
+                    ),
+                ))
+                .await?;
+            print(json_out, &v, || {
+                format!(
+                    "path: {}\nsize: {}\nchecksum: {}\ncontent type: {}\nmtime: {}",
+                    v["path"].as_str().unwrap_or(""),
+                    v["size_bytes"],
+                    v["checksum"].as_str().unwrap_or(""),
+                    v["content_type"].as_str().unwrap_or(""),
+                    v["mtime"]
+                )
+            });
+        }
+        FsCmd::Cat { address } => {
+            let a = Address::parse(&address)?;
+            let resp = api
+                .send(api.request(
+                    Method::GET,
+                    &format!(
+                        "/repositories/{}/refs/{}/objects?path={}",
+                        enc(&a.repo),
+                        enc(a.reference()?),
+                        enc(a.path()?)
+                    ),
+                ))
+                .await?;
+            let mut stream = resp.bytes_stream();
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            while let Some(chunk) = stream.next().await {
+                let chunk =
+                    chunk.map_err(|e| ClientError::Local(format!("download failed: {e}")))?;
+                out.write_all(&chunk)
+                    .map_err(|e| ClientError::Local(e.to_string()))?;
+            }
+        }
+        FsCmd::Download {
+            address,
+            destination,
+        } => {
+            let a = Address::parse(&address)?;
+            let resp = api
+                .send(api.request(
+                    Method::GET,
+                    &format!(
+                        "/repositories/{}/refs/{}/objects?path={}",
+                        enc(&a.repo),
+                        enc(a.reference()?),
+                        enc(a.path()?)
+                    ),
+                ))
+                .await?;
+            let bar = progress(resp.content_length().unwrap_or(0), "download");
+            let tmp = destination.with_extension("sluice-part");
+            let mut file = tokio::fs::File::create(&tmp)
+                .await
+                .map_err(|e| ClientError::Local(format!("{}: {e}", tmp.display())))?;
+            let mut stream = resp.bytes_stream();
+            let mut total = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk =
+                    chunk.map_err(|e| ClientError::Local(format!("download failed: {e}")))?;
+                tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+                    .await
+                    .map_err(|e| ClientError::Local(e.to_string()))?;
+                total += chunk.len() as u64;
+                bar.inc(chunk.len() as u64);
+            }
+            tokio::io::AsyncWriteExt::flush(&mut file)
+                .await
+                .map_err(|e| ClientError::Local(e.to_string()))?;
+            tokio::fs::rename(&tmp, &destination)
+                .await
+                .map_err(|e| ClientError::Local(e.to_string()))?;
+            bar.finish_and_clear();
+            print(
+                json_out,
+                &json!({ "path": a.path()?, "bytes": total, "destination": destination }),
+                || format!("downloaded {total} bytes to {}", destination.display()),
+            );
+        }
+        FsCmd::Upload { source, address } => {
+            let a = Address::parse(&address)?;
+            let file = tokio::fs::File::open(&source)
+                .await
+                .map_err(|e| ClientError::Local(format!("{}: {e}", source.display())))?;
+            let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+            let bar = progress(len, "upload");
+            let counted = bar.clone();
+            let stream =
+                tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).inspect(move |c| {
+                    if let Ok(c) = c {
+                        counted.inc(c.len() as u64);
+                    }
+                });
+            let v = api
+                .json(
+                    api.request(
+                        Method::POST,
+                        &format!(
+                            "/repositories/{}/branches/{}/objects?path={}",
+                            enc(&a.repo),
+                            enc(a.reference()?),
+                            enc(a.path()?)
+                        ),
+                    )
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .header(reqwest::header::CONTENT_LENGTH, len)
+                    .body(reqwest::Body::wrap_stream(stream)),
+                )
+                .await?;
+            bar.finish_and_clear();
+            print(json_out, &v, || {
+                format!("uploaded {} bytes to {address}", v["size_bytes"])
+            });
+        }
+        FsCmd::Rm { address } => {
+            let a = Address::parse(&address)?;
+            api.send(api.request(
+                Method::DELETE,
+                &format!(
+                    "/repositories/{}/branches/{}/objects?path={}",
+                    enc(&a.repo),
+                    enc(a.reference()?),
+                    enc(a.path()?)
+                ),
+            ))
+            .await?;
+            print(json_out, &json!({ "deleted": a.path()? }), || {
+                format!("deleted {address}")
+            });
+        }
+    }
+    Ok(())
+}
