@@ -106,3 +106,63 @@ def test_protected_branch(sluice, repo):
     r = sluice.api("POST", f"/repositories/{repo}/refs/work/merge/main", {})
     assert r.status_code == 200, r.text
     assert s3.get_object(Bucket=repo, Key="main/b")["Body"].read() == b"b"
+
+
+def test_lakefs_spec_parquet(sluice):
+    """lakefs-spec (fsspec) writes and reads a Parquet file through the API."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from lakefs_spec import LakeFSFileSystem
+
+    sluice.s3().create_bucket(Bucket="spec-repo")
+    fs = LakeFSFileSystem(host=sluice.endpoint, username=ACCESS_KEY, password=SECRET_KEY)
+    table = pa.table({"id": list(range(1000)), "v": [f"r{i}" for i in range(1000)]})
+    with fs.open("lakefs://spec-repo/main/t/data.parquet", "wb") as f:
+        pq.write_table(table, f)
+    with fs.open("lakefs://spec-repo/main/t/data.parquet", "rb") as f:
+        assert pq.read_table(f).equals(table)
+    assert fs.ls("lakefs://spec-repo/main/t/", detail=False) == ["spec-repo/main/t/data.parquet"]
+    assert fs.exists("lakefs://spec-repo/main/t/data.parquet")
+    fs.rm("lakefs://spec-repo/main/t/data.parquet")
+    assert not fs.exists("lakefs://spec-repo/main/t/data.parquet")
+
+
+def test_api_bad_input_and_concurrency(sluice, repo):
+    import concurrent.futures
+
+    r = sluice.api("POST", f"/repositories/{repo}/branches", None)
+    assert r.status_code == 400
+    r = requests_post_raw(sluice, f"/repositories/{repo}/branches", b"{not json")
+    assert r.status_code == 400 and "malformed JSON" in r.json()["message"]
+    r = sluice.api("POST", f"/repositories/{repo}/branches", {"name": "bad name", "source": "main"})
+    assert r.status_code == 400
+    r = sluice.api("GET", f"/repositories/{repo}/refs/no-such-ref/commits")
+    assert r.status_code == 404
+    r = sluice.api("GET", "/repositories", auth=(ACCESS_KEY, "wrong"))
+    assert r.status_code == 401
+
+    # Several clients merge and commit into one branch at once: nothing is lost.
+    s3 = sluice.s3()
+
+    def work(i):
+        branch = f"c{i}"
+        sluice.create_branch(repo, branch)
+        s3.put_object(Bucket=repo, Key=f"{branch}/f{i}", Body=b"x")
+        sluice.commit(repo, branch)
+        for _ in range(50):
+            r = sluice.api("POST", f"/repositories/{repo}/refs/{branch}/merge/main", {})
+            if r.status_code == 200:
+                return
+            assert r.status_code == 409, r.text
+        raise AssertionError("merge kept conflicting")
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        list(pool.map(work, range(6)))
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=repo, Prefix="main/")["Contents"]]
+    assert sorted(keys) == [f"main/f{i}" for i in range(6)]
+
+
+def requests_post_raw(sluice, path, body):
+    import requests
+    return requests.post(f"{sluice.endpoint}/api/v1{path}", data=body, auth=(ACCESS_KEY, SECRET_KEY),
+                         headers={"Content-Type": "application/json"}, timeout=30)
