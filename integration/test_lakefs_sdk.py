@@ -166,3 +166,12 @@ def requests_post_raw(sluice, path, body):
     import requests
     return requests.post(f"{sluice.endpoint}/api/v1{path}", data=body, auth=(ACCESS_KEY, SECRET_KEY),
                          headers={"Content-Type": "application/json"}, timeout=30)
+
+
+def test_openapi_document(sluice):
+    import requests
+    doc = requests.get(f"{sluice.endpoint}/api/v1/openapi.json", timeout=30).json()
+    assert doc["openapi"].startswith("3.")
+    ops = {o["operationId"] for path in doc["paths"].values() for o in path.values()}
+    for needed in ["createRepository", "createBranch", "commit", "mergeIntoBranch", "uploadObject", "getObject", "createTag", "logCommits", "diffRefs"]:
+        assert needed in ops

@@ -19,6 +19,9 @@ use sluice_meta::{Engine, Error, ErrorDetail, ErrorKind};
 
 use crate::credentials::KeyPair;
 
+/// The OpenAPI document of what Sluice implements, served at `/api/v1/openapi.json`.
+const OPENAPI: &str = include_str!("openapi.json");
+
 /// The largest JSON body the API reads.
 const MAX_BODY: usize = 1024 * 1024;
 
@@ -215,6 +218,11 @@ async fn route(engine: &Engine, keys: &KeyPair, req: Request<hyper::body::Incomi
     let method = req.method().clone();
     if method == Method::GET && segments == ["healthcheck"] {
         return Ok(Reply::Empty(StatusCode::NO_CONTENT));
+    }
+    // The description of the API is public, as lakeFS's swagger.json is.
+    if method == Method::GET && segments == ["openapi.json"] {
+        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is valid JSON");
+        return Ok(Reply::Json(StatusCode::OK, doc));
     }
     if !authorized(&req, keys) {
         return Err(ApiError::new(
