@@ -61,6 +61,12 @@ def test_conflicts_and_strategies(sluice, client):
     main.commit(message="m")
     with pytest.raises(lakefs.exceptions.ConflictException):
         feature.merge_into(main)
+    # dest-wins keeps the destination's version of a conflicting path.
+    other = repo.branch("other").create(source_reference="main~1")
+    other.object("k").upload(data=b"other")
+    other.commit(message="o")
+    other.merge_into(main, strategy="dest-wins")
+    assert main.object("k").reader().read() == b"main"
     feature.merge_into(main, strategy="source-wins")
     assert main.object("k").reader().read() == b"feature"
     # Reset drops uncommitted changes.
