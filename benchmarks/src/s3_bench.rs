@@ -235,6 +235,29 @@ fn disk_write_mib_s(dir: &Path, bytes: usize) -> f64 {
     speed
 }
 
+/// A release Sluice on a fresh data dir with the bench repository.
+async fn start_sluice(data_dir: &Path) -> Server {
+    // object_store has no CreateBucket: make the repository with the engine before the
+    // sidecar opens the data dir.
+    let engine = sluice_meta::Engine::open_embedded(data_dir)
+        .unwrap()
+        .build();
+    engine
+        .create_repository(BUCKET, &format!("local://{BUCKET}"), "main")
+        .await
+        .unwrap();
+    drop(engine);
+    let port = free_port();
+    let mut cmd = Command::new(release_bin("sluice"));
+    cmd.args(["run", "--data-dir"])
+        .arg(data_dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("SLUICE_ACCESS_KEY_ID", ACCESS)
+        .env("SLUICE_SECRET_ACCESS_KEY", SECRET)
+        .env("RUST_LOG", "warn");
+    start("sluice", cmd, port).await
+}
+
 fn release_bin(name: &str) -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     PathBuf::from(target).join("release").join(name)
@@ -251,27 +274,7 @@ async fn main() {
         tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
 
     let mut servers = Vec::new();
-    {
-        // object_store has no CreateBucket: make the repository with the engine before the
-        // sidecar opens the data dir.
-        let engine = sluice_meta::Engine::open_embedded(dir.path().join("sluice"))
-            .unwrap()
-            .build();
-        engine
-            .create_repository(BUCKET, &format!("local://{BUCKET}"), "main")
-            .await
-            .unwrap();
-        drop(engine);
-        let port = free_port();
-        let mut cmd = Command::new(release_bin("sluice"));
-        cmd.args(["run", "--data-dir"])
-            .arg(dir.path().join("sluice"))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("SLUICE_ACCESS_KEY_ID", ACCESS)
-            .env("SLUICE_SECRET_ACCESS_KEY", SECRET)
-            .env("RUST_LOG", "warn");
-        servers.push(start("sluice", cmd, port).await);
-    }
+    servers.push(start_sluice(&dir.path().join("sluice")).await);
     {
         let port = free_port();
         let root = dir.path().join("s3s-fs");
@@ -354,23 +357,7 @@ async fn main() {
 
     // Peak memory of a fresh Sluice while one huge object streams in and out.
     drop(servers);
-    let engine = sluice_meta::Engine::open_embedded(dir.path().join("sluice-huge"))
-        .unwrap()
-        .build();
-    engine
-        .create_repository(BUCKET, &format!("local://{BUCKET}"), "main")
-        .await
-        .unwrap();
-    drop(engine);
-    let port = free_port();
-    let mut cmd = Command::new(release_bin("sluice"));
-    cmd.args(["run", "--data-dir"])
-        .arg(dir.path().join("sluice-huge"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("SLUICE_ACCESS_KEY_ID", ACCESS)
-        .env("SLUICE_SECRET_ACCESS_KEY", SECRET)
-        .env("RUST_LOG", "warn");
-    let sluice = start("sluice", cmd, port).await;
+    let sluice = start_sluice(&dir.path().join("sluice-huge")).await;
     let before = vm_hwm_mib(sluice.pid());
     let (put, get) = large_object(&sluice.store, huge, "huge").await;
     let after = vm_hwm_mib(sluice.pid());

@@ -290,3 +290,40 @@ impl Stream for CheckedBody {
         }
     }
 }
+
+/// What a body turned into once checked and stored.
+pub(crate) struct Stored<T> {
+    pub value: T,
+    /// Checksums computed over the body, by algorithm.
+    pub checksums: BTreeMap<String, String>,
+}
+
+/// Run `consume` over the checked `blob`; a failed check becomes its own S3 error, any
+/// other failure goes through `otherwise`.
+pub(crate) async fn consume_checked<T, F, Fut>(
+    blob: Option<StreamingBlob>,
+    expect: Expectations,
+    consume: F,
+    otherwise: impl FnOnce(sluice_meta::Error) -> S3Error,
+) -> Result<Stored<T>, S3Error>
+where
+    F: FnOnce(CheckedBody) -> Fut,
+    Fut: std::future::Future<Output = sluice_meta::Result<T>>,
+{
+    let blob = blob.unwrap_or_else(|| {
+        StreamingBlob::wrap(futures::stream::empty::<Result<Bytes, std::io::Error>>())
+    });
+    let (stream, outcome) = CheckedBody::new(blob, expect);
+    match consume(stream).await {
+        Ok(value) => Ok(Stored {
+            value,
+            checksums: std::mem::take(&mut outcome.lock().expect("outcome lock").checksums),
+        }),
+        Err(e) => Err(outcome
+            .lock()
+            .expect("outcome lock")
+            .failure
+            .take()
+            .unwrap_or_else(|| otherwise(e))),
+    }
+}

@@ -8,7 +8,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use sluice_meta::{PutOptions, S3_MIN_PART_SIZE, Upload};
 
 use super::address::split_key;
-use super::body::{self, CheckedBody};
+use super::body;
 use super::errors::{Resource, on, s3_error as to_s3};
 use super::{SluiceS3, etag, owner, timestamp};
 
@@ -99,34 +99,21 @@ impl SluiceS3 {
             input.content_length,
             trailing_headers,
         )?;
-        let blob = input.body.unwrap_or_else(|| {
-            StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
-        });
-        let (stream, outcome) = CheckedBody::new(blob, expect);
-        // The checksums are known only at the end of the body; the engine records the part
-        // after the stream ended, so they are read from the outcome then.
-        let result = self
-            .engine
-            .upload_part(
-                &input.bucket,
-                &input.upload_id,
-                number,
-                stream,
-                BTreeMap::new(),
-            )
-            .await;
-        let part = match result {
-            Ok(p) => p,
-            Err(e) => {
-                return Err(outcome
-                    .lock()
-                    .expect("outcome lock")
-                    .failure
-                    .take()
-                    .unwrap_or_else(|| to_s3(e, Resource::Upload)));
-            }
-        };
-        let checksums = std::mem::take(&mut outcome.lock().expect("outcome lock").checksums);
+        let engine = self.engine.clone();
+        let (bucket, upload_id) = (input.bucket.clone(), input.upload_id.clone());
+        let stored = body::consume_checked(
+            input.body,
+            expect,
+            // The checksums are known only at the end of the body; they go in the answer.
+            |stream| async move {
+                engine
+                    .upload_part(&bucket, &upload_id, number, stream, BTreeMap::new())
+                    .await
+            },
+            |e| to_s3(e, Resource::Upload),
+        )
+        .await?;
+        let (part, checksums) = (stored.value, stored.checksums);
         Ok(S3Response::new(UploadPartOutput {
             e_tag: Some(etag(&part.etag)),
             checksum_crc32: checksums.get("crc32").cloned(),

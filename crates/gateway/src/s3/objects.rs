@@ -9,7 +9,7 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use sluice_meta::{Entry, PutOptions, WriteCondition};
 
 use super::address::split_key;
-use super::body::{self, CheckedBody};
+use super::body;
 use super::errors::{Resource, on, s3_error as to_s3};
 use super::{SluiceS3, etag, timestamp};
 use crate::sync_stream::SyncStream;
@@ -168,6 +168,22 @@ fn byte_range(
     }
 }
 
+/// The length a GET or HEAD answers with, and its Content-Range when it is partial.
+fn span(entry: &Entry, range: &Option<std::ops::Range<u64>>) -> (u64, Option<String>) {
+    match range {
+        Some(r) => (
+            r.end - r.start,
+            Some(format!(
+                "bytes {}-{}/{}",
+                r.start,
+                r.end.saturating_sub(1),
+                entry.size
+            )),
+        ),
+        None => (entry.size, None),
+    }
+}
+
 /// The parts count S3 reports when a part was asked for.
 fn parts_count(entry: &Entry, part_number: Option<i32>) -> Option<i32> {
     part_number.map(|_| entry.parts.len().max(1) as i32)
@@ -190,18 +206,7 @@ impl SluiceS3 {
         )?;
         let range = byte_range(&entry, &input.range, input.part_number)?;
         let s = sums(&entry.checksums, checksum_mode(&input.checksum_mode));
-        let (len, content_range) = match &range {
-            Some(r) => (
-                r.end - r.start,
-                Some(format!(
-                    "bytes {}-{}/{}",
-                    r.start,
-                    r.end.saturating_sub(1),
-                    entry.size
-                )),
-            ),
-            None => (entry.size, None),
-        };
+        let (len, content_range) = span(&entry, &range);
         let mut out = HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
             content_length: Some(len as i64),
@@ -245,18 +250,7 @@ impl SluiceS3 {
             true,
         )?;
         let range = byte_range(&entry, &input.range, input.part_number)?;
-        let (len, content_range) = match &range {
-            Some(r) => (
-                r.end - r.start,
-                Some(format!(
-                    "bytes {}-{}/{}",
-                    r.start,
-                    r.end.saturating_sub(1),
-                    entry.size
-                )),
-            ),
-            None => (entry.size, None),
-        };
+        let (len, content_range) = span(&entry, &range);
         let body = if len == 0 {
             // An empty object or range needs no storage read.
             StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
@@ -341,27 +335,19 @@ impl SluiceS3 {
             input.content_length,
             trailing_headers,
         )?;
-        let blob = input.body.unwrap_or_else(|| {
-            StreamingBlob::wrap(futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>())
-        });
-        let (stream, outcome) = CheckedBody::new(blob, expect);
         let store = self
             .engine
             .namespace_store(&input.bucket)
             .await
             .map_err(on(Resource::Bucket))?;
-        let written = match store.write_or_inline(stream).await {
-            Ok(w) => w,
-            Err(e) => {
-                return Err(outcome
-                    .lock()
-                    .expect("outcome lock")
-                    .failure
-                    .take()
-                    .unwrap_or_else(|| to_s3(e, Resource::Object)));
-            }
-        };
-        let checksums = std::mem::take(&mut outcome.lock().expect("outcome lock").checksums);
+        let stored = body::consume_checked(
+            input.body,
+            expect,
+            |stream| async move { store.write_or_inline(stream).await },
+            |e| to_s3(e, Resource::Object),
+        )
+        .await?;
+        let (written, checksums) = (stored.value, stored.checksums);
         let options = PutOptions {
             content_type: input.content_type.clone(),
             metadata: metadata_map(input.metadata),
