@@ -402,10 +402,15 @@ impl NamespaceStore {
                 let want = remaining.min(READ_CHUNK) as usize;
                 let (file, chunk) = tokio::task::spawn_blocking(move || -> Result<_> {
                     use std::io::Read;
-                    let mut buf = vec![0u8; want];
-                    file.read_exact(&mut buf).map_err(|e| {
-                        Error::corrupt(format!("physical object shorter than recorded: {e}"))
-                    })?;
+                    // read_to_end fills spare capacity without zeroing it first.
+                    let mut buf = Vec::with_capacity(want);
+                    (&mut file).take(want as u64).read_to_end(&mut buf)?;
+                    if buf.len() != want {
+                        return Err(Error::corrupt(format!(
+                            "physical object shorter than recorded: {} of {want} bytes",
+                            buf.len()
+                        )));
+                    }
                     Ok((file, Bytes::from(buf)))
                 })
                 .await
