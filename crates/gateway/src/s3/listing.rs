@@ -100,6 +100,15 @@ fn decode_token(token: &str) -> S3Result<String> {
         })
 }
 
+fn common_prefixes(prefixes: Vec<String>, enc: &Encoder) -> Vec<CommonPrefix> {
+    prefixes
+        .into_iter()
+        .map(|p| CommonPrefix {
+            prefix: Some(enc.key(&p)),
+        })
+        .collect()
+}
+
 fn object(key: String, e: &Entry, enc: &Encoder, with_owner: bool) -> Object {
     Object {
         key: Some(enc.key(&key)),
@@ -269,14 +278,7 @@ impl SluiceS3 {
                     .map(|(k, e)| object(k, &e, &enc, with_owner))
                     .collect(),
             ),
-            common_prefixes: Some(
-                prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc.key(&p)),
-                    })
-                    .collect(),
-            ),
+            common_prefixes: Some(common_prefixes(prefixes, &enc)),
             ..Default::default()
         }))
     }
@@ -318,14 +320,7 @@ impl SluiceS3 {
                     .map(|(k, e)| object(k, &e, &enc, true))
                     .collect(),
             ),
-            common_prefixes: Some(
-                prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc.key(&p)),
-                    })
-                    .collect(),
-            ),
+            common_prefixes: Some(common_prefixes(prefixes, &enc)),
             ..Default::default()
         }))
     }
@@ -381,14 +376,7 @@ impl SluiceS3 {
                     })
                     .collect(),
             ),
-            common_prefixes: Some(
-                prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix {
-                        prefix: Some(enc.key(&p)),
-                    })
-                    .collect(),
-            ),
+            common_prefixes: Some(common_prefixes(prefixes, &enc)),
             ..Default::default()
         }))
     }
