@@ -318,3 +318,19 @@ def test_bad_input(sluice, repo):
     # Keys are only keys: no path escapes the repository's storage.
     s3.put_object(Bucket=repo, Key="main/../../etc/x", Body=b"dots")
     assert s3.get_object(Bucket=repo, Key="main/../../etc/x")["Body"].read() == b"dots"
+
+
+def test_error_before_body_keeps_connections_sane(sluice, repo):
+    """An error answered before a PUT's body is read (the client waits on Expect:
+    100-continue and never sends it) must not desynchronise the next request on the same
+    connection."""
+    s3 = sluice.s3()
+    s3.put_object(Bucket=repo, Key="main/present", Body=b"here")
+    for _ in range(30):
+        with pytest.raises(ClientError) as e:
+            s3.put_object(Bucket=repo, Key="no-such-branch/x", Body=b"x")
+        assert code(e) == "NoSuchBucket"
+        assert s3.get_object(Bucket=repo, Key="main/present")["Body"].read() == b"here"
+        with pytest.raises(ClientError) as e:
+            s3.get_object(Bucket=repo, Key="main/missing")
+        assert code(e) == "NoSuchKey"

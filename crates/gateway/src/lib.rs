@@ -40,6 +40,17 @@ impl App {
     }
 }
 
+/// True when the request announces a body (a length above zero, or chunked).
+fn request_has_body<B>(req: &http::Request<B>) -> bool {
+    let headers = req.headers();
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+}
+
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for App {
     type Response = http::Response<s3s::Body>;
     type Error = s3s::HttpError;
@@ -50,10 +61,22 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for App {
         Box::pin(async move {
             // The REST API is routed before s3s, whose path parsing would take `api` for a
             // bucket and refuse Basic auth.
-            if rest::is_api(req.uri().path()) {
-                return Ok(rest::handle(&app.engine, &app.keys, req).await);
+            let carries_body = request_has_body(&req);
+            let mut response = if rest::is_api(req.uri().path()) {
+                rest::handle(&app.engine, &app.keys, req).await
+            } else {
+                app.s3.call(req.map(s3s::Body::from)).await?
+            };
+            // An error answered before the body was read leaves the body unsent (a client
+            // waiting on `Expect: 100-continue` never sends it) or unread; either way the
+            // connection's framing is in doubt, so it is not reused.
+            if carries_body && !response.status().is_success() {
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
             }
-            app.s3.call(req.map(s3s::Body::from)).await
+            Ok(response)
         })
     }
 }
