@@ -100,6 +100,20 @@ fn print(json_out: bool, value: &Value, human: impl FnOnce() -> String) {
     }
 }
 
+/// Branches and tags for people: name, tab, commit id.
+fn ref_lines(refs: &[Value]) -> String {
+    refs.iter()
+        .map(|r| {
+            format!(
+                "{}\t{}",
+                r["id"].as_str().unwrap_or(""),
+                r["commit_id"].as_str().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn progress(len: u64, what: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -182,18 +196,7 @@ pub async fn branch(api: &Api, cmd: BranchCmd, json_out: bool) -> Result<(), Cli
             let all = api
                 .all(&format!("/repositories/{}/branches", enc(&a.repo)), "")
                 .await?;
-            print(json_out, &Value::Array(all.clone()), || {
-                all.iter()
-                    .map(|b| {
-                        format!(
-                            "{}\t{}",
-                            b["id"].as_str().unwrap_or(""),
-                            b["commit_id"].as_str().unwrap_or("")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            print(json_out, &Value::Array(all.clone()), || ref_lines(&all));
         }
         BranchCmd::Delete { branch } => {
             let a = Address::parse(&branch)?;
@@ -435,18 +438,7 @@ pub async fn tag(api: &Api, cmd: TagCmd, json_out: bool) -> Result<(), ClientErr
             let all = api
                 .all(&format!("/repositories/{}/tags", enc(&a.repo)), "")
                 .await?;
-            print(json_out, &Value::Array(all.clone()), || {
-                all.iter()
-                    .map(|t| {
-                        format!(
-                            "{}\t{}",
-                            t["id"].as_str().unwrap_or(""),
-                            t["commit_id"].as_str().unwrap_or("")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            print(json_out, &Value::Array(all.clone()), || ref_lines(&all));
         }
         TagCmd::Delete { tag } => {
             let a = Address::parse(&tag)?;

@@ -5,7 +5,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use sluice_meta::{CommitRequest, Engine, ErrorKind, ListOptions, LogOptions, PutOptions};
+mod common;
+
+use sluice_meta::{CommitRequest, Engine, ErrorKind, LogOptions, PutOptions};
 
 const DIR_VAR: &str = "SLUICE_CRASH_TEST_DIR";
 
@@ -144,27 +146,9 @@ async fn crash_keeps_acknowledged_writes() {
 }
 
 async fn all_paths(engine: &Engine, reference: &str) -> std::collections::HashSet<String> {
-    let mut out = std::collections::HashSet::new();
-    let mut after = None;
-    loop {
-        let page = engine
-            .list_objects(
-                "repo",
-                reference,
-                &ListOptions {
-                    after: after.clone(),
-                    limit: 1000,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        for item in &page.items {
-            out.insert(item.key().to_string());
-        }
-        if !page.has_more {
-            return out;
-        }
-        after = page.items.last().map(|i| i.key().to_string());
-    }
+    common::list_all(engine, reference, 1000)
+        .await
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect()
 }

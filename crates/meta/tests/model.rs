@@ -8,11 +8,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+mod common;
+
 use proptest::prelude::*;
 use sluice_meta::kv::memory::MemoryKv;
 use sluice_meta::{
-    CommitRequest, Engine, Entry, ErrorKind, ListItem, ListOptions, MergeRequest, MergeStrategy,
-    WriteCondition,
+    CommitRequest, Engine, Entry, ErrorKind, MergeRequest, MergeStrategy, WriteCondition,
 };
 
 /// Paths with shared prefixes, so listings and ranges have structure.
@@ -142,31 +143,11 @@ fn three_way(base: &Tree, src: &Tree, dst: &Tree, strategy: MergeStrategy) -> Re
 }
 
 async fn listing(engine: &Engine, reference: &str) -> Tree {
-    let mut out = Tree::new();
-    let mut after = None;
-    loop {
-        let page = engine
-            .list_objects(
-                "repo",
-                reference,
-                &ListOptions {
-                    after: after.clone(),
-                    limit: 9,
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        for item in &page.items {
-            if let ListItem::Object(p, e) = item {
-                out.insert(p.clone(), e.etag.clone());
-            }
-        }
-        if !page.has_more {
-            return out;
-        }
-        after = page.items.last().map(|i| i.key().to_string());
-    }
+    common::list_all(engine, reference, 9)
+        .await
+        .into_iter()
+        .map(|(p, e)| (p, e.etag))
+        .collect()
 }
 
 async fn run(ops: Vec<Op>) {

@@ -114,6 +114,19 @@ impl SluiceS3 {
         }
     }
 
+    /// The key a copy reads from: a copy stays inside the destination's repository, where it
+    /// is a metadata copy; across repositories it would move bytes, and is refused.
+    fn copy_source_key(source: &CopySource, bucket: &str, op: &str) -> S3Result<String> {
+        match source {
+            CopySource::Bucket { bucket: b, key, .. } if &**b == bucket => Ok(key.to_string()),
+            CopySource::Bucket { .. } => Err(s3_error!(
+                NotImplemented,
+                "{op} works within one repository (a metadata copy); copying across repositories would move bytes"
+            )),
+            _ => Err(s3_error!(NotImplemented, "copy sources are buckets")),
+        }
+    }
+
     /// The entry at `key`, on any ref.
     async fn entry(&self, bucket: &str, key: &str) -> S3Result<Entry> {
         self.repository(bucket).await?;

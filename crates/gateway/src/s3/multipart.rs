@@ -133,17 +133,8 @@ impl SluiceS3 {
         let number = part_number(input.part_number)?;
         self.upload_for(&input.bucket, &input.key, &input.upload_id)
             .await?;
-        let (src_bucket, src_key) = match &input.copy_source {
-            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
-            _ => return Err(s3_error!(NotImplemented, "copy sources are buckets")),
-        };
-        if src_bucket != input.bucket {
-            return Err(s3_error!(
-                NotImplemented,
-                "UploadPartCopy works within one repository"
-            ));
-        }
-        let source = self.entry(&src_bucket, &src_key).await?;
+        let src_key = Self::copy_source_key(&input.copy_source, &input.bucket, "UploadPartCopy")?;
+        let source = self.entry(&input.bucket, &src_key).await?;
         super::objects::check_conditions(
             &source,
             input

@@ -377,17 +377,8 @@ impl SluiceS3 {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let (src_bucket, src_key) = match &input.copy_source {
-            CopySource::Bucket { bucket, key, .. } => (bucket.to_string(), key.to_string()),
-            _ => return Err(s3_error!(NotImplemented, "copy sources are buckets")),
-        };
-        if src_bucket != input.bucket {
-            return Err(s3_error!(
-                NotImplemented,
-                "CopyObject works within one repository (a metadata copy); copying across repositories would move bytes"
-            ));
-        }
-        let source = self.entry(&src_bucket, &src_key).await?;
+        let src_key = Self::copy_source_key(&input.copy_source, &input.bucket, "CopyObject")?;
+        let source = self.entry(&input.bucket, &src_key).await?;
         check_conditions(
             &source,
             etags(&req.headers, "x-amz-copy-source-if-match"),

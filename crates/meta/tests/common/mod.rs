@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use sluice_meta::kv::memory::MemoryKv;
-use sluice_meta::{CommitRequest, Engine, ListItem, ListOptions, PutOptions};
+use sluice_meta::{CommitRequest, Engine, Entry, ListItem, ListOptions, PutOptions};
 
 /// An engine over an in-memory KV and a temporary folder, with a repository `repo`.
 pub async fn engine() -> (Engine, tempfile::TempDir) {
@@ -40,35 +40,43 @@ pub async fn commit(engine: &Engine, branch: &str, message: &str) -> String {
         .0
 }
 
-/// Every path and its content on a ref, read through listing and the object store.
-pub async fn contents(engine: &Engine, reference: &str) -> Vec<(String, String)> {
+/// Every object on a ref, paging through the listing `page` keys at a time.
+pub async fn list_all(engine: &Engine, reference: &str, page: usize) -> Vec<(String, Entry)> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
-        let page = engine
+        let listed = engine
             .list_objects(
                 "repo",
                 reference,
                 &ListOptions {
                     after: after.clone(),
-                    limit: 7,
+                    limit: page,
                     ..Default::default()
                 },
             )
             .await
             .unwrap();
-        for item in &page.items {
+        for item in &listed.items {
             let ListItem::Object(path, entry) = item else {
                 panic!("no delimiter, no prefixes")
             };
-            let bytes = read(engine, entry).await;
-            out.push((path.clone(), bytes));
+            out.push((path.clone(), entry.clone()));
         }
-        if !page.has_more {
+        if !listed.has_more {
             return out;
         }
-        after = page.items.last().map(|i| i.key().to_string());
+        after = listed.items.last().map(|i| i.key().to_string());
     }
+}
+
+/// Every path and its content on a ref, read through listing and the object store.
+pub async fn contents(engine: &Engine, reference: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (path, entry) in list_all(engine, reference, 7).await {
+        out.push((path, read(engine, &entry).await));
+    }
+    out
 }
 
 pub async fn read(engine: &Engine, entry: &sluice_meta::Entry) -> String {
