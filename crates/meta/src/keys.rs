@@ -68,9 +68,16 @@ pub(crate) fn part_prefix(repo: &str, upload: &str) -> Vec<u8> {
 pub(crate) fn protection(repo: &str) -> Vec<u8> {
     format!("x/{repo}").into_bytes()
 }
+/// `a/{repo}/{run id}` -> the record of a pre-merge action run (JSON).
+pub(crate) fn action_run(repo: &str, id: &str) -> Vec<u8> {
+    format!("a/{repo}/{id}").into_bytes()
+}
+pub(crate) fn action_run_prefix(repo: &str) -> Vec<u8> {
+    format!("a/{repo}/").into_bytes()
+}
 /// Every family that lives inside a repository, for deleting one.
 pub(crate) fn repo_families(repo: &str) -> Vec<Vec<u8>> {
-    ["b", "t", "c", "g", "s", "u", "p", "d"]
+    ["b", "t", "c", "g", "s", "u", "p", "d", "a"]
         .iter()
         .map(|f| format!("{f}/{repo}/").into_bytes())
         .collect()

@@ -15,6 +15,7 @@
 //! Start with [`Engine`]: `Engine::open_embedded(dir)?.build()`.
 #![warn(missing_docs)]
 
+pub mod action_run;
 pub mod branch;
 pub mod clock;
 pub mod commit;

@@ -1,5 +1,28 @@
 //! # sluice-query
 //!
-//! DataFusion over a Sluice ref: row counts from Parquet footers, verification, duplicate
-//! detection and the pre-merge checks. Not built yet: this crate is a placeholder so that
-//! the workspace has its final shape.
+//! Reads a ref of a Sluice repository as a table and checks what a merge would bring:
+//! row counts from Parquet footers ([`count`]), verification by decoding, duplicate
+//! detection whose cost follows the change ([`duplicates`]), comparisons of two refs
+//! ([`compare`]), ad-hoc SQL on DataFusion ([`sql`]), and the pre-merge quality gate that
+//! runs the action files under `_sluice_actions/` ([`gate`]).
+
+pub mod actions;
+pub mod compare;
+pub mod count;
+pub mod duplicates;
+pub mod error;
+pub mod files;
+pub mod gate;
+pub mod parquet_file;
+pub mod ref_store;
+pub mod rowhash;
+pub mod sql;
+pub mod stats;
+
+pub use compare::{CompareOptions, CompareReport, compare};
+pub use count::{CountReport, count};
+pub use duplicates::{DuplicateOptions, DuplicateReport};
+pub use error::{QueryError, Result};
+pub use gate::QualityGate;
+pub use ref_store::RefStore;
+pub use sql::{SqlResult, run_sql};

@@ -1,0 +1,243 @@
+//! Two refs side by side under one prefix: rows on each side and at their merge base, the
+//! rows the right side's change adds and removes, the duplicates it brings, and how the
+//! schema differs. `left` plays the destination, `right` the source, as in a merge.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sluice_meta::Engine;
+
+use crate::count::{self, FileProblem, Survey, open_all};
+use crate::duplicates::{self, DuplicateOptions, DuplicateReport};
+use crate::error::{QueryError, Result};
+use crate::files::{self, DataFile};
+use crate::parquet_file::OpenFile;
+use crate::ref_store::RefStore;
+
+/// How to compare.
+#[derive(Debug, Clone, Default)]
+pub struct CompareOptions {
+    /// The folder compared.
+    pub prefix: String,
+    /// Look for duplicates (the costliest part).
+    pub find_duplicates: bool,
+    /// Duplicate detection settings.
+    pub duplicates: DuplicateOptions,
+    /// The commit the change is measured from; `None`: the merge base of the two refs.
+    pub base: Option<String>,
+}
+
+/// Figures of one side.
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct Side {
+    /// The ref.
+    pub reference: String,
+    /// Rows.
+    pub rows: u64,
+    /// Parquet files.
+    pub files: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// What the right side changed since the base.
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct ChangeSummary {
+    /// Files new or rewritten on the right.
+    pub files_added: u64,
+    /// Files removed or rewritten on the right.
+    pub files_removed: u64,
+    /// Rows in the added files.
+    pub rows_added: u64,
+    /// Rows in the removed files (as the base had them).
+    pub rows_removed: u64,
+}
+
+/// A column whose type differs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TypeChange {
+    /// The column.
+    pub column: String,
+    /// Its type on the left.
+    pub left: String,
+    /// Its type on the right.
+    pub right: String,
+}
+
+/// How the right side's columns differ from the left's.
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct SchemaDiff {
+    /// Columns only on the right.
+    pub added: Vec<String>,
+    /// Columns only on the left.
+    pub removed: Vec<String>,
+    /// Columns on both with different types.
+    pub changed: Vec<TypeChange>,
+}
+
+impl SchemaDiff {
+    /// Whether the schemas are the same.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// The comparison.
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct CompareReport {
+    /// Repository.
+    pub repository: String,
+    /// The folder compared.
+    pub prefix: String,
+    /// The destination side.
+    pub left: Side,
+    /// The source side.
+    pub right: Side,
+    /// The merge base.
+    pub base: Side,
+    /// The right side's change since the base.
+    pub change: ChangeSummary,
+    /// Rows the left would have after merging the right: left + added - removed.
+    pub rows_after_merge: u64,
+    /// Duplicates the change brings.
+    pub duplicates: DuplicateReport,
+    /// Columns of the right against the left.
+    pub schema: SchemaDiff,
+    /// Files that could not be read on either side; with any, the figures are incomplete.
+    pub problems: Vec<FileProblem>,
+}
+
+fn side(s: &Survey) -> Side {
+    Side {
+        reference: s.report.reference.clone(),
+        rows: s.report.rows,
+        files: s.report.files,
+        bytes: s.report.bytes,
+    }
+}
+
+/// Column name -> type, over every file of a side.
+fn columns(files: &[OpenFile]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for f in files {
+        for field in f.schema().fields() {
+            out.entry(field.name().clone())
+                .or_insert_with(|| field.data_type().to_string());
+        }
+    }
+    out
+}
+
+/// The schema of `right` against `left`.
+pub fn schema_diff(left: &[OpenFile], right: &[OpenFile]) -> SchemaDiff {
+    let (l, r) = (columns(left), columns(right));
+    let mut diff = SchemaDiff::default();
+    for (name, ty) in &r {
+        match l.get(name) {
+            None => diff.added.push(name.clone()),
+            Some(lt) if lt != ty => diff.changed.push(TypeChange {
+                column: name.clone(),
+                left: lt.clone(),
+                right: ty.clone(),
+            }),
+            _ => {}
+        }
+    }
+    diff.removed = l.keys().filter(|n| !r.contains_key(*n)).cloned().collect();
+    diff
+}
+
+async fn footer_rows(
+    store: &RefStore,
+    files: Vec<DataFile>,
+    problems: &mut Vec<FileProblem>,
+) -> u64 {
+    let mut rows = 0;
+    for r in open_all(store, files).await {
+        match r {
+            Ok(f) => rows += f.rows(),
+            Err(p) => problems.push(p),
+        }
+    }
+    rows
+}
+
+/// Compare `right` (the source) with `left` (the destination) under `options.prefix`.
+pub async fn compare(
+    engine: &Engine,
+    repo: &str,
+    left: &str,
+    right: &str,
+    options: &CompareOptions,
+) -> Result<CompareReport> {
+    let prefix = files::folder_prefix(&options.prefix);
+    let base = match &options.base {
+        Some(b) => b.clone(),
+        None => engine
+            .merge_base(repo, left, right)
+            .await?
+            .ok_or_else(|| {
+                QueryError::invalid(format!("{left:?} and {right:?} have no common ancestor"))
+            })?
+            .to_string(),
+    };
+    let left_survey = count::survey(engine, repo, left, &prefix, false).await?;
+    let right_survey = count::survey(engine, repo, right, &prefix, false).await?;
+    let base_survey = count::survey(engine, repo, &base, &prefix, false).await?;
+    let change = files::change_since(engine, repo, &base, right, &prefix).await?;
+
+    let mut report = CompareReport {
+        repository: repo.to_string(),
+        prefix: prefix.clone(),
+        left: side(&left_survey),
+        right: side(&right_survey),
+        base: side(&base_survey),
+        schema: schema_diff(&left_survey.files, &right_survey.files),
+        ..CompareReport::default()
+    };
+    for s in [&left_survey, &right_survey, &base_survey] {
+        report.problems.extend(s.report.problems.iter().cloned());
+    }
+    let right_store = RefStore::new(engine.clone(), repo, right);
+    let base_store = RefStore::new(engine.clone(), repo, base.as_str());
+    report.change.files_added = change.added.len() as u64;
+    report.change.files_removed = change.removed.len() as u64;
+    report.change.rows_added =
+        footer_rows(&right_store, change.added.clone(), &mut report.problems).await;
+    report.change.rows_removed =
+        footer_rows(&base_store, change.removed.clone(), &mut report.problems).await;
+    report.rows_after_merge =
+        (report.left.rows + report.change.rows_added).saturating_sub(report.change.rows_removed);
+
+    // The destination as the merge would leave it, less the files the change brings:
+    // files that the change rewrites or removes are not there any more.
+    let touched: std::collections::HashSet<&str> = change.touched().collect();
+    let destination: Vec<DataFile> = left_survey
+        .files
+        .iter()
+        .filter(|f| !touched.contains(f.file.path.as_str()))
+        .map(|f| f.file.clone())
+        .collect();
+    let left_store = RefStore::new(engine.clone(), repo, left);
+    let broken: std::collections::HashSet<&str> =
+        report.problems.iter().map(|p| p.path.as_str()).collect();
+    let added: Vec<DataFile> = change
+        .added
+        .iter()
+        .filter(|f| !broken.contains(f.path.as_str()))
+        .cloned()
+        .collect();
+    if options.find_duplicates {
+        report.duplicates = duplicates::find_duplicates(
+            &right_store,
+            added,
+            &left_store,
+            destination,
+            &options.duplicates,
+        )
+        .await?;
+    }
+    report.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    report.problems.dedup();
+    Ok(report)
+}

@@ -1,0 +1,445 @@
+//! Duplicate detection: rows that a change adds which are identical (on all columns, or on
+//! key columns) to a row already at the destination, or to another row of the change.
+//!
+//! The cost follows the change. Evidence is taken cheapest first:
+//! 1. An added file byte-identical (same size and MD5) to a destination file, or to another
+//!    added file, duplicates all its rows; its footer counts them and no row is read.
+//! 2. The remaining added rows are hashed (128 bits each) into a sorted table.
+//! 3. Destination row groups whose statistics prove that no row can match (some column's
+//!    value range does not overlap the change's) are passed over unread; the rest are read,
+//!    on the hashed columns only, and probed against the table.
+//!
+//! Memory is bounded: the table holds at most `memory_budget_rows` hashes (16 bytes each);
+//! a larger change is checked in several passes, each keeping one slice of the hash space.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::array::RecordBatch;
+use futures::{StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use crate::count::open_all;
+use crate::error::{QueryError, Result};
+use crate::files::DataFile;
+use crate::parquet_file::{self, OpenFile};
+use crate::ref_store::RefStore;
+use crate::rowhash;
+use crate::stats::{self, ColumnRange};
+
+/// How to look for duplicates.
+#[derive(Debug, Clone)]
+pub struct DuplicateOptions {
+    /// Rows are the same when these columns are; `None` means every column of the change.
+    pub key_columns: Option<Vec<String>>,
+    /// How many duplicate rows to show.
+    pub sample_limit: usize,
+    /// At most this many row hashes held at once (16 bytes each).
+    pub memory_budget_rows: usize,
+}
+
+impl Default for DuplicateOptions {
+    fn default() -> Self {
+        DuplicateOptions {
+            key_columns: None,
+            sample_limit: 5,
+            memory_budget_rows: 16 << 20,
+        }
+    }
+}
+
+/// One duplicate row shown in a report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SampleRow {
+    /// The row (the compared columns).
+    pub row: serde_json::Value,
+    /// Where an identical row already is: a destination file, or `change` for a row that
+    /// repeats within the change.
+    pub found_in: String,
+}
+
+/// What the search found.
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
+pub struct DuplicateReport {
+    /// The columns compared.
+    pub columns: Vec<String>,
+    /// Whether `columns` are configured keys (else: every column).
+    pub key_columns: bool,
+    /// Rows the change adds.
+    pub rows_checked: u64,
+    /// Of those, rows identical to a destination row or to another added row.
+    pub duplicate_rows: u64,
+    /// Added files byte-identical to a destination file or to another added file.
+    pub identical_files: u64,
+    /// Destination row groups read, and passed over on statistics alone.
+    pub destination_row_groups_read: u64,
+    /// Destination row groups that statistics proved free of duplicates.
+    pub destination_row_groups_skipped: u64,
+    /// Passes over the data (more than one when the change exceeds the memory budget).
+    pub passes: u64,
+    /// A few duplicate rows.
+    pub samples: Vec<SampleRow>,
+}
+
+fn identity(file: &DataFile) -> (u64, &str) {
+    (file.entry.size, file.entry.etag.as_str())
+}
+
+fn opened(results: Vec<Result<OpenFile, crate::count::FileProblem>>) -> Result<Vec<OpenFile>> {
+    results
+        .into_iter()
+        .map(|r| r.map_err(|p| QueryError::file(&p.path, p.error)))
+        .collect()
+}
+
+/// Look for rows that `added` (files a change brings) duplicates against `destination`
+/// (the destination's files, without those the change replaces or removes).
+pub async fn find_duplicates(
+    source: &RefStore,
+    added: Vec<DataFile>,
+    destination: &RefStore,
+    destination_files: Vec<DataFile>,
+    options: &DuplicateOptions,
+) -> Result<DuplicateReport> {
+    let mut report = DuplicateReport::default();
+    if added.is_empty() {
+        return Ok(report);
+    }
+    let added = opened(open_all(source, added).await)?;
+    let dest = opened(open_all(destination, destination_files).await)?;
+
+    let columns: Vec<String> = match &options.key_columns {
+        Some(k) if !k.is_empty() => k.clone(),
+        _ => added[0]
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect(),
+    };
+    report.key_columns = options.key_columns.as_ref().is_some_and(|k| !k.is_empty());
+    report.columns = columns.clone();
+    for file in &added {
+        parquet_file::root_columns(file, &columns)
+            .map_err(|e| QueryError::file(&file.file.path, e))?;
+    }
+
+    // 1. Byte-identical files.
+    let dest_identities: HashMap<(u64, &str), &str> = dest
+        .iter()
+        .map(|f| (identity(&f.file), f.file.path.as_str()))
+        .collect();
+    let mut seen_in_change: HashMap<(u64, &str), &str> = HashMap::new();
+    let mut to_hash = Vec::new();
+    for file in &added {
+        report.rows_checked += file.rows();
+        let id = identity(&file.file);
+        let twin = dest_identities
+            .get(&id)
+            .or_else(|| seen_in_change.get(&id))
+            .copied();
+        match twin {
+            Some(twin) if file.rows() > 0 => {
+                report.identical_files += 1;
+                report.duplicate_rows += file.rows();
+                if report.samples.len() < options.sample_limit {
+                    let want = options.sample_limit - report.samples.len();
+                    for row in first_rows(source, file, &columns, want).await? {
+                        report.samples.push(SampleRow {
+                            row,
+                            found_in: twin.to_string(),
+                        });
+                    }
+                }
+            }
+            _ => {
+                seen_in_change.insert(id, file.file.path.as_str());
+                to_hash.push(file.clone());
+            }
+        }
+    }
+    if to_hash.is_empty() {
+        report.passes = 0;
+        return Ok(report);
+    }
+
+    // Statistics of the rows to hash, for pruning the destination.
+    let mut change_range: Option<Vec<ColumnRange>> = None;
+    for file in &to_hash {
+        for group in stats::row_group_ranges(file, &columns) {
+            change_range = Some(match change_range {
+                None => group,
+                Some(acc) => acc.iter().zip(&group).map(|(a, b)| a.union(b)).collect(),
+            });
+        }
+    }
+    let change_range = change_range.unwrap_or_default();
+    // Destination row groups worth reading, per file (files lacking a column hold none).
+    let mut dest_plan: Vec<(OpenFile, Vec<usize>)> = Vec::new();
+    for file in dest {
+        if parquet_file::root_columns(&file, &columns).is_err() {
+            report.destination_row_groups_skipped += file.parquet().num_row_groups() as u64;
+            continue;
+        }
+        let mut keep = Vec::new();
+        for (g, ranges) in stats::row_group_ranges(&file, &columns).iter().enumerate() {
+            let provably_apart = change_range.iter().zip(ranges).any(|(c, d)| c.disjoint(d));
+            if provably_apart {
+                report.destination_row_groups_skipped += 1;
+            } else {
+                keep.push(g);
+            }
+        }
+        report.destination_row_groups_read += keep.len() as u64;
+        if !keep.is_empty() {
+            dest_plan.push((file, keep));
+        }
+    }
+
+    let hashed_rows: u64 = to_hash.iter().map(OpenFile::rows).sum();
+    let budget = options.memory_budget_rows.max(1) as u64;
+    let passes = hashed_rows.div_ceil(budget).max(1);
+    report.passes = passes;
+    let columns = Arc::new(columns);
+    let mut change_only_samples = Vec::new();
+    for pass in 0..passes {
+        let slice = Slice { pass, passes };
+        let table = Arc::new(build_table(source, &to_hash, &columns, slice).await?);
+        let marks: Arc<Vec<AtomicU64>> = Arc::new(
+            (0..table.len().div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        );
+        let want_samples = options.sample_limit.saturating_sub(report.samples.len());
+        let samples = probe(
+            destination,
+            &dest_plan,
+            &columns,
+            &table,
+            &marks,
+            slice,
+            want_samples,
+        )
+        .await?;
+        report.samples.extend(samples);
+        // Count: a run of equal hashes is all duplicates if the destination has the row,
+        // else all but its first.
+        let mut i = 0;
+        while i < table.len() {
+            let mut j = i + 1;
+            while j < table.len() && table[j] == table[i] {
+                j += 1;
+            }
+            let in_dest = marks[i / 64].load(Ordering::Relaxed) & (1 << (i % 64)) != 0;
+            let run = (j - i) as u64;
+            report.duplicate_rows += if in_dest { run } else { run - 1 };
+            if !in_dest && run > 1 && change_only_samples.len() < options.sample_limit {
+                change_only_samples.push(table[i]);
+            }
+            i = j;
+        }
+    }
+    let missing = options.sample_limit.saturating_sub(report.samples.len());
+    if missing > 0 && !change_only_samples.is_empty() {
+        change_only_samples.truncate(missing);
+        for row in render_hashes(source, &to_hash, &columns, &change_only_samples).await? {
+            report.samples.push(SampleRow {
+                row,
+                found_in: "change".to_string(),
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// Which slice of the hash space a pass keeps.
+#[derive(Debug, Clone, Copy)]
+struct Slice {
+    pass: u64,
+    passes: u64,
+}
+
+impl Slice {
+    fn keeps(self, hash: u128) -> bool {
+        self.passes == 1 || ((hash >> 64) as u64) % self.passes == self.pass
+    }
+}
+
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// The hashed columns of a file's selected row groups, batch by batch.
+async fn for_each_batch<F>(
+    store: &RefStore,
+    file: &OpenFile,
+    columns: &[String],
+    row_groups: Option<Vec<usize>>,
+    mut each: F,
+) -> Result<()>
+where
+    F: FnMut(&RecordBatch) -> Result<bool>,
+{
+    let roots = parquet_file::root_columns(file, columns)
+        .map_err(|e| QueryError::file(&file.file.path, e))?;
+    let mask = parquet_file::project_roots(file, &roots);
+    let mut stream = parquet_file::batches(store, file, Some(mask), row_groups)
+        .map_err(|e| QueryError::file(&file.file.path, e))?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| QueryError::file(&file.file.path, e))?;
+        if !each(&batch)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The sorted hashes of the change's rows in `slice`, files read in parallel.
+async fn build_table(
+    store: &RefStore,
+    files: &[OpenFile],
+    columns: &Arc<Vec<String>>,
+    slice: Slice,
+) -> Result<Vec<u128>> {
+    let parts: Vec<Vec<u128>> = futures::stream::iter(files.to_vec())
+        .map(|file| {
+            let store = store.clone();
+            let columns = Arc::clone(columns);
+            tokio::spawn(async move {
+                let mut hashes = Vec::with_capacity(file.rows() as usize / slice.passes as usize);
+                for_each_batch(&store, &file, &columns, None, |batch| {
+                    let cols = rowhash::select(batch, &columns)?;
+                    hashes.extend(
+                        rowhash::hash_rows(&cols)?
+                            .into_iter()
+                            .filter(|h| slice.keeps(*h)),
+                    );
+                    Ok(true)
+                })
+                .await?;
+                Ok::<_, QueryError>(hashes)
+            })
+        })
+        .buffer_unordered(workers())
+        .map(|joined| joined.map_err(|e| QueryError::Internal(e.to_string()))?)
+        .try_collect()
+        .await?;
+    let mut table: Vec<u128> = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for p in parts {
+        table.extend(p);
+    }
+    table.sort_unstable();
+    Ok(table)
+}
+
+/// Probe the destination's planned row groups against `table`, marking the first of each
+/// run of equal hashes that the destination has; returns up to `want` sample rows.
+async fn probe(
+    store: &RefStore,
+    plan: &[(OpenFile, Vec<usize>)],
+    columns: &Arc<Vec<String>>,
+    table: &Arc<Vec<u128>>,
+    marks: &Arc<Vec<AtomicU64>>,
+    slice: Slice,
+    want: usize,
+) -> Result<Vec<SampleRow>> {
+    let samples: Vec<Vec<SampleRow>> = futures::stream::iter(plan.to_vec())
+        .map(|(file, groups)| {
+            let (store, columns, table, marks) = (
+                store.clone(),
+                Arc::clone(columns),
+                Arc::clone(table),
+                Arc::clone(marks),
+            );
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                for_each_batch(&store, &file, &columns, Some(groups), |batch| {
+                    let cols = rowhash::select(batch, &columns)?;
+                    for (row, h) in rowhash::hash_rows(&cols)?.into_iter().enumerate() {
+                        if !slice.keeps(h) {
+                            continue;
+                        }
+                        let at = table.partition_point(|x| *x < h);
+                        if at < table.len() && table[at] == h {
+                            marks[at / 64].fetch_or(1 << (at % 64), Ordering::Relaxed);
+                            if samples.len() < want {
+                                samples.push(SampleRow {
+                                    row: render_row(batch, &columns, row)?,
+                                    found_in: file.file.path.clone(),
+                                });
+                            }
+                        }
+                    }
+                    Ok(true)
+                })
+                .await?;
+                Ok::<_, QueryError>(samples)
+            })
+        })
+        .buffer_unordered(workers())
+        .map(|joined| joined.map_err(|e| QueryError::Internal(e.to_string()))?)
+        .try_collect()
+        .await?;
+    Ok(samples.into_iter().flatten().take(want).collect())
+}
+
+/// One row of `batch` (the `columns`) as a JSON object.
+fn render_row(batch: &RecordBatch, columns: &[String], row: usize) -> Result<serde_json::Value> {
+    let indices = columns
+        .iter()
+        .map(|c| batch.schema().index_of(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let one = batch.project(&indices)?.slice(row, 1);
+    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    writer.write(&one)?;
+    writer.finish()?;
+    let bytes = writer.into_inner();
+    let mut rows: Vec<serde_json::Value> = serde_json::from_slice(&bytes)
+        .map_err(|e| QueryError::Internal(format!("row as JSON: {e}")))?;
+    Ok(rows.pop().unwrap_or(serde_json::Value::Null))
+}
+
+/// The first `n` rows of a file.
+async fn first_rows(
+    store: &RefStore,
+    file: &OpenFile,
+    columns: &[String],
+    n: usize,
+) -> Result<Vec<serde_json::Value>> {
+    let mut rows = Vec::new();
+    for_each_batch(store, file, columns, None, |batch| {
+        for r in 0..batch.num_rows().min(n - rows.len()) {
+            rows.push(render_row(batch, columns, r)?);
+        }
+        Ok(rows.len() < n)
+    })
+    .await?;
+    Ok(rows)
+}
+
+/// Rows of the change whose hash is one of `wanted` (one row per hash).
+async fn render_hashes(
+    store: &RefStore,
+    files: &[OpenFile],
+    columns: &[String],
+    wanted: &[u128],
+) -> Result<Vec<serde_json::Value>> {
+    let mut found: HashMap<u128, serde_json::Value> = HashMap::new();
+    for file in files {
+        for_each_batch(store, file, columns, None, |batch| {
+            let cols = rowhash::select(batch, columns)?;
+            for (row, h) in rowhash::hash_rows(&cols)?.into_iter().enumerate() {
+                if wanted.contains(&h) && !found.contains_key(&h) {
+                    found.insert(h, render_row(batch, columns, row)?);
+                }
+            }
+            Ok(found.len() < wanted.len())
+        })
+        .await?;
+        if found.len() == wanted.len() {
+            break;
+        }
+    }
+    Ok(wanted.iter().filter_map(|h| found.remove(h)).collect())
+}

@@ -1,0 +1,202 @@
+//! Opening a data file of a ref with the Parquet reader: footers, and record batch streams
+//! over chosen columns and row groups.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, TryStreamExt};
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+
+use crate::files::DataFile;
+use crate::ref_store::RefStore;
+
+/// Bytes read from the end of a file in the first request: most footers fit, so a footer
+/// costs one ranged read.
+const FOOTER_HINT: usize = 64 * 1024;
+
+/// Rows per decoded batch.
+pub const BATCH_ROWS: usize = 8192;
+
+/// A data file with its footer read.
+#[derive(Clone)]
+pub struct OpenFile {
+    /// The file.
+    pub file: DataFile,
+    /// Footer and the Arrow schema derived from the Parquet schema alone (the Arrow schema a
+    /// writer stored is ignored, so that files from different writers compare alike).
+    pub meta: ArrowReaderMetadata,
+}
+
+impl OpenFile {
+    /// The footer.
+    pub fn parquet(&self) -> &Arc<ParquetMetaData> {
+        self.meta.metadata()
+    }
+
+    /// The Arrow schema.
+    pub fn schema(&self) -> &SchemaRef {
+        self.meta.schema()
+    }
+
+    /// Rows according to the footer.
+    pub fn rows(&self) -> u64 {
+        self.parquet().file_metadata().num_rows().max(0) as u64
+    }
+}
+
+/// The Parquet reader's view of one data file: ranged reads of its entry, straight from
+/// the physical objects, with no metadata lookup per read.
+pub struct FileReader {
+    store: RefStore,
+    file: DataFile,
+}
+
+impl FileReader {
+    async fn read(&self, range: Range<u64>) -> parquet::errors::Result<Bytes> {
+        let external = |e: sluice_meta::Error| ParquetError::External(Box::new(e));
+        let chunks: Vec<Bytes> = self
+            .store
+            .engine()
+            .read_object(self.store.repo(), &self.file.entry, Some(range.clone()))
+            .await
+            .map_err(external)?
+            .map_err(external)
+            .try_collect()
+            .await?;
+        let bytes = match chunks.len() {
+            // One chunk is the common case: no copy.
+            1 => chunks.into_iter().next().unwrap_or_default(),
+            _ => Bytes::from(chunks.concat()),
+        };
+        if bytes.len() as u64 != range.end - range.start {
+            return Err(ParquetError::EOF(format!(
+                "{}: wanted bytes {}..{}, got {}",
+                self.file.path,
+                range.start,
+                range.end,
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
+    }
+}
+
+impl AsyncFileReader for FileReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        self.read(range).boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        let this = &*self;
+        futures::future::try_join_all(ranges.into_iter().map(move |r| this.read(r))).boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.file.entry.size;
+            let reader = ParquetMetaDataReader::new()
+                .with_metadata_options(options.map(|o| o.metadata_options().clone()))
+                .with_prefetch_hint(Some(FOOTER_HINT));
+            Ok(Arc::new(reader.load_and_finish(self, size).await?))
+        }
+        .boxed()
+    }
+}
+
+fn reader(store: &RefStore, file: &DataFile) -> FileReader {
+    FileReader {
+        store: store.clone(),
+        file: file.clone(),
+    }
+}
+
+fn options() -> ArrowReaderOptions {
+    ArrowReaderOptions::new().with_skip_arrow_metadata(true)
+}
+
+/// Read a file's footer. The error is the reader's message (a truncated file, a file that
+/// is no Parquet).
+pub async fn open(store: &RefStore, file: &DataFile) -> Result<OpenFile, String> {
+    if file.entry.size < 12 {
+        return Err(format!(
+            "{} bytes is too small for a Parquet file (truncated?)",
+            file.entry.size
+        ));
+    }
+    let mut r = reader(store, file);
+    let meta = ArrowReaderMetadata::load_async(&mut r, options())
+        .await
+        .map_err(|e| e.to_string())?;
+    let footer_rows = meta.metadata().file_metadata().num_rows();
+    let group_rows: i64 = meta
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .sum();
+    if footer_rows != group_rows {
+        return Err(format!(
+            "footer says {footer_rows} rows but its row groups hold {group_rows}"
+        ));
+    }
+    Ok(OpenFile {
+        file: file.clone(),
+        meta,
+    })
+}
+
+/// A stream of record batches of an open file: the columns of `projection` (all when
+/// `None`), the row groups listed (all when `None`).
+pub fn batches(
+    store: &RefStore,
+    open: &OpenFile,
+    projection: Option<ProjectionMask>,
+    row_groups: Option<Vec<usize>>,
+) -> Result<ParquetRecordBatchStream<FileReader>, String> {
+    let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(
+        reader(store, &open.file),
+        open.meta.clone(),
+    )
+    .with_batch_size(BATCH_ROWS);
+    if let Some(p) = projection {
+        builder = builder.with_projection(p);
+    }
+    if let Some(g) = row_groups {
+        builder = builder.with_row_groups(g);
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+/// The root column indices of `names` in an open file's schema, or the first missing name.
+pub fn root_columns(open: &OpenFile, names: &[String]) -> Result<Vec<usize>, String> {
+    names
+        .iter()
+        .map(|n| {
+            open.schema()
+                .index_of(n)
+                .map_err(|_| format!("has no column {n:?}"))
+        })
+        .collect()
+}
+
+/// The projection of root columns `indices`.
+pub fn project_roots(open: &OpenFile, indices: &[usize]) -> ProjectionMask {
+    ProjectionMask::roots(
+        open.parquet().file_metadata().schema_descr(),
+        indices.iter().copied(),
+    )
+}

@@ -1,0 +1,276 @@
+//! One ref of one repository as a read-only `ObjectStore`, so that DataFusion's listing
+//! tables and the Parquet reader run on a branch, a tag or a commit as on a folder.
+//!
+//! Reads go through [`Engine::read_object`] straight to the physical objects (single,
+//! assembled from multipart parts, or inline in the metadata store); no byte is copied into
+//! an intermediate buffer. Entries seen by a listing are remembered, so the many small
+//! ranged reads of a Parquet reader cost no further metadata lookups.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use sluice_meta::{Engine, Entry, ErrorKind, ListItem, ListOptions};
+
+const STORE_NAME: &str = "sluice";
+
+/// A read-only view of `repo` at `reference`.
+#[derive(Clone)]
+pub struct RefStore {
+    engine: Engine,
+    repo: String,
+    reference: String,
+    entries: Arc<Mutex<HashMap<String, Entry>>>,
+}
+
+impl RefStore {
+    /// A view of `repo` at `reference` (a branch with its uncommitted changes, a tag, a
+    /// commit id, or any ref expression the engine resolves).
+    pub fn new(engine: Engine, repo: impl Into<String>, reference: impl Into<String>) -> Self {
+        Self {
+            engine,
+            repo: repo.into(),
+            reference: reference.into(),
+            entries: Arc::default(),
+        }
+    }
+
+    /// The repository.
+    pub fn repo(&self) -> &str {
+        &self.repo
+    }
+
+    /// The ref.
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+
+    /// The engine behind the view.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Remember `entry` at `path` (found by a listing), so reads need no lookup.
+    pub fn remember(&self, path: &str, entry: &Entry) {
+        self.entries
+            .lock()
+            .expect("entry cache poisoned")
+            .insert(path.to_string(), entry.clone());
+    }
+
+    /// The object store path of a logical path.
+    pub fn location(path: &str) -> Path {
+        Path::from_iter(path.split('/'))
+    }
+
+    async fn entry(&self, path: &str) -> object_store::Result<Entry> {
+        if let Some(e) = self.entries.lock().expect("entry cache poisoned").get(path) {
+            return Ok(e.clone());
+        }
+        let entry = self
+            .engine
+            .stat_object(&self.repo, &self.reference, path)
+            .await
+            .map_err(|e| meta_error(path, e))?;
+        self.remember(path, &entry);
+        Ok(entry)
+    }
+
+    /// Every page of a listing under `prefix`, with or without a delimiter.
+    async fn list_all(&self, prefix: &str, delimiter: bool) -> object_store::Result<Vec<ListItem>> {
+        let mut items = Vec::new();
+        let mut after = None;
+        loop {
+            let options = ListOptions {
+                prefix: prefix.to_string(),
+                delimiter: delimiter.then(|| "/".to_string()),
+                after: after.clone(),
+                limit: 1000,
+            };
+            let page = self
+                .engine
+                .list_objects(&self.repo, &self.reference, &options)
+                .await
+                .map_err(|e| meta_error(prefix, e))?;
+            after = page.items.last().map(|i| i.key().to_string());
+            for item in &page.items {
+                if let ListItem::Object(path, entry) = item {
+                    self.remember(path, entry);
+                }
+            }
+            items.extend(page.items);
+            if !page.has_more {
+                return Ok(items);
+            }
+        }
+    }
+}
+
+/// The logical path of an object store path (the inverse of [`RefStore::location`]).
+fn logical(location: &Path) -> String {
+    location
+        .parts()
+        .map(|p| {
+            percent_encoding::percent_decode_str(p.as_ref())
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// A listing prefix: object_store prefixes match whole path segments.
+fn folder(prefix: Option<&Path>) -> String {
+    match prefix.map(logical) {
+        Some(p) if !p.is_empty() => format!("{p}/"),
+        _ => String::new(),
+    }
+}
+
+fn object_meta(path: &str, entry: &Entry) -> ObjectMeta {
+    ObjectMeta {
+        location: RefStore::location(path),
+        last_modified: chrono::DateTime::from_timestamp_millis(entry.last_modified_ms)
+            .unwrap_or_default(),
+        size: entry.size,
+        e_tag: Some(format!("\"{}\"", entry.etag)),
+        version: None,
+    }
+}
+
+fn meta_error(path: &str, e: sluice_meta::Error) -> object_store::Error {
+    match e.kind() {
+        ErrorKind::NotFound => object_store::Error::NotFound {
+            path: path.to_string(),
+            source: Box::new(e),
+        },
+        _ => object_store::Error::Generic {
+            store: STORE_NAME,
+            source: Box::new(e),
+        },
+    }
+}
+
+fn read_only() -> object_store::Error {
+    object_store::Error::NotSupported {
+        source: "a Sluice ref is read-only here; write through the S3 API".into(),
+    }
+}
+
+impl fmt::Display for RefStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sluice://{}/{}", self.repo, self.reference)
+    }
+}
+
+impl fmt::Debug for RefStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RefStore({self})")
+    }
+}
+
+#[async_trait]
+impl ObjectStore for RefStore {
+    async fn put_opts(
+        &self,
+        _: &Path,
+        _: PutPayload,
+        _: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        Err(read_only())
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        _: &Path,
+        _: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        Err(read_only())
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        let path = logical(location);
+        let entry = self.entry(&path).await?;
+        let meta = object_meta(&path, &entry);
+        options.check_preconditions(&meta)?;
+        let range = match &options.range {
+            Some(r) => r
+                .as_range(entry.size)
+                .map_err(|e| object_store::Error::Generic {
+                    store: STORE_NAME,
+                    source: Box::new(e),
+                })?,
+            None => 0..entry.size,
+        };
+        let payload = if options.head || range.is_empty() {
+            stream::empty::<object_store::Result<bytes::Bytes>>().boxed()
+        } else {
+            let path = path.clone();
+            self.engine
+                .read_object(&self.repo, &entry, Some(range.clone()))
+                .await
+                .map_err(|e| meta_error(&path, e))?
+                .map_err(move |e| meta_error(&path, e))
+                .boxed()
+        };
+        Ok(GetResult {
+            payload: GetResultPayload::Stream(payload),
+            meta,
+            range,
+            attributes: Default::default(),
+        })
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        locations.map(|_| Err(read_only())).boxed()
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        let store = self.clone();
+        let prefix = folder(prefix);
+        stream::once(async move { store.list_all(&prefix, false).await })
+            .map_ok(|items| {
+                stream::iter(items.into_iter().filter_map(|item| match item {
+                    ListItem::Object(path, entry) => Some(Ok(object_meta(&path, &entry))),
+                    ListItem::Prefix(_) => None,
+                }))
+            })
+            .try_flatten()
+            .boxed()
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        let items = self.list_all(&folder(prefix), true).await?;
+        let mut result = ListResult {
+            common_prefixes: Vec::new(),
+            objects: Vec::new(),
+        };
+        for item in items {
+            match item {
+                ListItem::Object(path, entry) => result.objects.push(object_meta(&path, &entry)),
+                ListItem::Prefix(p) => result
+                    .common_prefixes
+                    .push(RefStore::location(p.trim_end_matches('/'))),
+            }
+        }
+        Ok(result)
+    }
+
+    async fn copy_opts(&self, _: &Path, _: &Path, _: CopyOptions) -> object_store::Result<()> {
+        Err(read_only())
+    }
+}
