@@ -60,3 +60,34 @@ def test_spark_writes_appends_and_reads_on_branches(sluice, repo, spark):
     big = spark.range(0, 1_500_000).selectExpr("id", "uuid() as u").coalesce(1)
     big.write.mode("overwrite").parquet(f"s3a://{repo}/main/tables/big")
     assert spark.read.parquet(f"s3a://{repo}/main/tables/big").count() == 1_500_000
+
+
+def test_seed_scenario_with_spark_appending(sluice, repo, spark):
+    """The seed scenario's append done by Spark's s3a writer: the gate refuses the merge and
+    names every appended row as a duplicate, although Spark's files differ byte for byte."""
+    import pyarrow.parquet as pq
+
+    from reviews import ACTION_FILE, reviews
+    from test_pyarrow import filesystem
+
+    fs = filesystem(sluice)
+    rows = 100_000
+    for part in range(2):
+        pq.write_table(reviews(part * rows // 2, rows // 2), f"{repo}/main/reviews/part-{part}.parquet",
+                       filesystem=fs)
+    sluice.s3().put_object(Bucket=repo, Key="main/_sluice_actions/gate.yaml", Body=ACTION_FILE.encode())
+    sluice.commit(repo, "main", "reviews and the gate")
+    sluice.create_branch(repo, "double-branch")
+    path = f"s3a://{repo}/double-branch/reviews"
+    spark.read.parquet(path).write.mode("append").parquet(path)
+    assert spark.read.parquet(path).count() == 2 * rows
+    sluice.commit(repo, "double-branch", "spark appended the reviews again")
+
+    r = sluice.api("POST", f"/repositories/{repo}/refs/double-branch/merge/main", {})
+    assert r.status_code == 412, r.text
+    check = r.json()["report"]["hooks"][0]["report"]
+    assert (check["left"]["rows"], check["right"]["rows"]) == (rows, 2 * rows)
+    assert check["duplicates"]["duplicate_rows"] == rows
+    assert check["duplicates"]["identical_files"] == 0, "Spark's files are its own"
+    rows_on_main = sluice.api("GET", f"/repositories/{repo}/refs/main/rows?prefix=reviews").json()["rows"]
+    assert rows_on_main == rows

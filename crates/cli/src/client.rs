@@ -16,6 +16,13 @@ pub enum ClientError {
     },
     #[error("{status}: {message}")]
     Api { status: StatusCode, message: String },
+    /// A refused merge: the server's report comes with it.
+    #[error("{status}: {message}")]
+    Refused {
+        status: StatusCode,
+        message: String,
+        report: Box<Value>,
+    },
     #[error("{0}")]
     Local(String),
 }
@@ -113,11 +120,19 @@ impl Api {
         }
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<Value>(&text)
-            .ok()
+        let body = serde_json::from_str::<Value>(&text).ok();
+        let message = body
+            .as_ref()
             .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
             .unwrap_or(text);
-        Err(ClientError::Api { status, message })
+        match body.and_then(|mut b| b.get_mut("report").map(Value::take)) {
+            Some(report) => Err(ClientError::Refused {
+                status,
+                message,
+                report: Box::new(report),
+            }),
+            None => Err(ClientError::Api { status, message }),
+        }
     }
 
     pub async fn json(&self, req: reqwest::RequestBuilder) -> Result<Value, ClientError> {

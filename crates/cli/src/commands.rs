@@ -89,7 +89,7 @@ pub enum FsCmd {
 }
 
 /// Print `value` as JSON, or `human` for people.
-fn print(json_out: bool, value: &Value, human: impl FnOnce() -> String) {
+pub(crate) fn print(json_out: bool, value: &Value, human: impl FnOnce() -> String) {
     if json_out {
         println!("{value}");
     } else {
@@ -388,7 +388,7 @@ pub async fn merge(
 ) -> Result<(), ClientError> {
     let s = Address::parse(&source)?;
     let d = Address::parse(&destination)?;
-    let v = api
+    let answer = api
         .json(
             api.request(
                 Method::POST,
@@ -401,7 +401,25 @@ pub async fn merge(
             )
             .json(&json!({ "strategy": strategy, "message": message })),
         )
-        .await?;
+        .await;
+    let v = match answer {
+        Ok(v) => v,
+        Err(ClientError::Refused {
+            status,
+            message,
+            report,
+        }) => {
+            // The report goes to stdout (a JSON document with --json); the one-line
+            // error to stderr, and the exit is non-zero.
+            print(json_out, &report, || crate::quality::refusal_text(&report));
+            return Err(ClientError::Refused {
+                status,
+                message,
+                report,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     print(json_out, &v, || {
         format!(
             "merged into {}: {}",

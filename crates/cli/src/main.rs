@@ -4,6 +4,7 @@
 
 mod client;
 mod commands;
+mod quality;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -80,6 +81,38 @@ enum Command {
     /// Objects.
     #[command(subcommand)]
     Fs(FsCmd),
+    /// Rows, files and bytes of the Parquet files under sluice://REPO/REF/PREFIX.
+    Count {
+        address: String,
+        /// Decode every row and check it against the footers (slower).
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Compare sluice://REPO/LEFT (a destination) with sluice://REPO/RIGHT (a source): rows,
+    /// the change since the merge base, duplicates it brings, schema differences.
+    Compare {
+        left: String,
+        right: String,
+        /// The folder to compare [default: the path of LEFT, else everything].
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Compare rows on these comma-separated columns only.
+        #[arg(long)]
+        key_columns: Option<String>,
+        /// Skip the duplicate search.
+        #[arg(long)]
+        no_duplicates: bool,
+    },
+    /// Run SQL on sluice://REPO/REF: each folder of Parquet files is a table.
+    Sql {
+        reference: String,
+        query: String,
+        #[arg(long, default_value_t = 1000)]
+        max_rows: usize,
+    },
+    /// Pre-merge action runs.
+    #[command(subcommand)]
+    Actions(quality::ActionsCmd),
 }
 
 fn main() {
@@ -125,6 +158,22 @@ fn client_command(endpoint: &str, json: bool, command: Command) -> Result<(), cl
             } => commands::merge(&api, source, destination, strategy, message, json).await,
             Command::Tag(c) => commands::tag(&api, c, json).await,
             Command::Fs(c) => commands::fs(&api, c, json).await,
+            Command::Count { address, verify } => quality::count(&api, address, verify, json).await,
+            Command::Compare {
+                left,
+                right,
+                prefix,
+                key_columns,
+                no_duplicates,
+            } => {
+                quality::compare(&api, left, right, prefix, key_columns, no_duplicates, json).await
+            }
+            Command::Sql {
+                reference,
+                query,
+                max_rows,
+            } => quality::sql(&api, reference, query, max_rows, json).await,
+            Command::Actions(c) => quality::actions(&api, c, json).await,
         }
     })
 }

@@ -114,7 +114,10 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         .build()
         .map_err(RunError::Runtime)?;
     runtime.block_on(async move {
-        let engine = sluice_meta::Engine::open_embedded(&data_dir)?.build();
+        // Every merge passes the quality gate: the action files on its source decide.
+        let engine = sluice_meta::Engine::open_embedded(&data_dir)?
+            .with_merge_hook(std::sync::Arc::new(sluice_query::QualityGate::default()))
+            .build();
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| RunError::Bind(addr, e))?;

@@ -4,6 +4,7 @@
 //! [`refs`] (branches, commits, log, diff, merge, tags) and [`objects`].
 
 mod objects;
+mod quality;
 mod refs;
 mod repos;
 
@@ -41,17 +42,31 @@ impl ApiError {
     }
 }
 
+/// The HTTP status of an error kind, lakeFS's where lakeFS has one.
+fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::AlreadyExists | ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Corrupt | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<sluice_query::QueryError> for ApiError {
+    fn from(e: sluice_query::QueryError) -> Self {
+        match e {
+            sluice_query::QueryError::Meta(e) => e.into(),
+            other => ApiError::new(status_of(other.kind()), other.to_string()),
+        }
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let status = match e.kind() {
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::AlreadyExists | ErrorKind::Conflict => StatusCode::CONFLICT,
-            ErrorKind::Invalid => StatusCode::BAD_REQUEST,
-            ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::Corrupt | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = status_of(e.kind());
         let mut body = json!({ "message": e.message() });
         match e.detail() {
             Some(ErrorDetail::Conflicts(paths)) => body["conflicts"] = json!(paths),
@@ -243,6 +258,7 @@ async fn route(engine: &Engine, keys: &KeyPair, req: Request<hyper::body::Incomi
     match segs.as_slice() {
         ["config"] | ["config", ..] | ["user"] => repos::config(call).await,
         ["repositories"] | ["repositories", _] => repos::repositories(call).await,
+        _ if quality::is_quality(&segs) => quality::quality(call).await,
         ["repositories", _, "objects" | "branches" | "refs", ..] if objects::is_objects(&segs) => {
             objects::objects(call).await
         }

@@ -1,0 +1,176 @@
+"""The seed scenario: 486,000 review rows on main with the action file; a branch appends them
+again through S3; `sluice count` sees 486000 and 972000; the merge is refused with a report
+that names the duplicates; main still counts 486000; a branch that adds new rows merges."""
+
+import json
+import os
+import subprocess
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from conftest import ACCESS_KEY, SECRET_KEY, sluice_binary
+from reviews import ACTION_FILE, reviews
+from test_pyarrow import filesystem
+
+SEED_ROWS = 486_000
+
+
+def cli(sluice, *args):
+    env = dict(os.environ, SLUICE_ENDPOINT=sluice.endpoint,
+               SLUICE_ACCESS_KEY_ID=ACCESS_KEY, SLUICE_SECRET_ACCESS_KEY=SECRET_KEY)
+    return subprocess.run([sluice_binary(), *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def count(sluice, address, *flags):
+    r = cli(sluice, "count", address, "--json", *flags)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_seed_scenario(sluice, repo):
+    fs = filesystem(sluice)
+    s3 = sluice.s3()
+    # main: three files of 162,000 rows, and the gate.
+    for part in range(3):
+        pq.write_table(reviews(part * 162_000, 162_000), f"{repo}/main/reviews/part-{part:05}.snappy.parquet",
+                       filesystem=fs, row_group_size=50_000)
+    s3.put_object(Bucket=repo, Key="main/reviews/_SUCCESS", Body=b"")
+    s3.put_object(Bucket=repo, Key="main/_sluice_actions/reviews_gate.yaml", Body=ACTION_FILE.encode())
+    sluice.commit(repo, "main", "486k reviews and their quality gate")
+
+    # double-branch appends main's rows again, as one new file, through S3.
+    sluice.create_branch(repo, "double-branch")
+    again = ds.dataset(f"{repo}/main/reviews", format="parquet", filesystem=fs).to_table()
+    assert again.num_rows == SEED_ROWS
+    pq.write_table(again, f"{repo}/double-branch/reviews/part-append.snappy.parquet", filesystem=fs)
+    sluice.commit(repo, "double-branch", "append the reviews again")
+
+    main = count(sluice, f"sluice://{repo}/main/reviews")
+    assert (main["rows"], main["files"]) == (SEED_ROWS, 3)
+    assert main["bytes"] > 0
+    double = count(sluice, f"sluice://{repo}/double-branch/reviews/", "--verify")
+    assert (double["rows"], double["files"], double["verified"]) == (2 * SEED_ROWS, 4, True)
+    human = cli(sluice, "count", f"sluice://{repo}/double-branch/reviews")
+    assert human.returncode == 0 and "972000 rows in 4 files" in human.stdout, human.stdout
+
+    # The merge is refused, by the API with 412 and a report, and by the CLI.
+    r = sluice.api("POST", f"/repositories/{repo}/refs/double-branch/merge/main", {})
+    assert r.status_code == 412, r.text
+    body = r.json()
+    assert "reviews_not_duplicated" in body["message"]
+    report = body["report"]
+    assert report["failed_checks"] == ["reviews_not_duplicated"]
+    check = report["hooks"][0]["report"]
+    assert check["left"]["rows"] == SEED_ROWS
+    assert check["right"]["rows"] == 2 * SEED_ROWS
+    assert check["duplicates"]["duplicate_rows"] == SEED_ROWS
+    assert check["duplicates"]["rows_checked"] == SEED_ROWS
+    samples = check["duplicates"]["samples"]
+    assert samples and samples[0]["row"]["review_id"].startswith("R")
+    assert any("grow by 100.0%" in f for f in report["hooks"][0]["failures"])
+
+    m = cli(sluice, "merge", f"sluice://{repo}/double-branch", f"sluice://{repo}/main", "--json")
+    assert m.returncode != 0
+    assert len(m.stderr.strip().splitlines()) == 1 and "412" in m.stderr, m.stderr
+    cli_report = json.loads(m.stdout)
+    assert cli_report["hooks"][0]["report"]["duplicates"]["duplicate_rows"] == SEED_ROWS
+    m = cli(sluice, "merge", f"sluice://{repo}/double-branch", f"sluice://{repo}/main")
+    assert m.returncode != 0 and "FAILED" in m.stdout and "486000 of 486000 added rows" in m.stdout, m.stdout
+
+    assert count(sluice, f"sluice://{repo}/main/reviews")["rows"] == SEED_ROWS, "main untouched"
+
+    # compare and sql say the same.
+    c = cli(sluice, "compare", f"sluice://{repo}/main", f"sluice://{repo}/double-branch", "--prefix", "reviews",
+            "--key-columns", "review_id", "--json")
+    assert c.returncode == 0, c.stderr
+    c = json.loads(c.stdout)
+    assert (c["left"]["rows"], c["right"]["rows"], c["change"]["rows_added"]) == (SEED_ROWS, 2 * SEED_ROWS, SEED_ROWS)
+    assert c["duplicates"]["duplicate_rows"] == SEED_ROWS and c["duplicates"]["columns"] == ["review_id"]
+    q = cli(sluice, "sql", f"sluice://{repo}/main",
+            "SELECT product_category, count(*) AS n FROM reviews GROUP BY product_category ORDER BY product_category",
+            "--json")
+    assert q.returncode == 0, q.stderr
+    rows = json.loads(q.stdout)["rows"]
+    assert sum(r["n"] for r in rows) == SEED_ROWS and len(rows) == 8
+
+    # A branch that adds new rows merges.
+    sluice.create_branch(repo, "new-reviews")
+    pq.write_table(reviews(SEED_ROWS, 20_000), f"{repo}/new-reviews/reviews/part-new.snappy.parquet", filesystem=fs)
+    sluice.commit(repo, "new-reviews", "20k new reviews")
+    m = cli(sluice, "merge", f"sluice://{repo}/new-reviews", f"sluice://{repo}/main", "--json")
+    assert m.returncode == 0, m.stdout + m.stderr
+    assert count(sluice, f"sluice://{repo}/main/reviews")["rows"] == SEED_ROWS + 20_000
+
+    # Every run is recorded, newest first, by API and CLI: three refusals (API, CLI --json,
+    # CLI), then the merge that passed.
+    runs = sluice.api("GET", f"/repositories/{repo}/actions/runs").json()["results"]
+    assert [r["status"] for r in runs] == ["completed", "failed", "failed", "failed"]
+    assert runs[1]["source_ref"] == "double-branch" and runs[1]["branch"] == "main"
+    hooks = sluice.api("GET", f"/repositories/{repo}/actions/runs/{runs[1]['run_id']}/hooks").json()["results"]
+    assert hooks[0]["hook_id"] == "reviews_not_duplicated" and hooks[0]["status"] == "failed"
+    listed = cli(sluice, "actions", "runs", f"sluice://{repo}", "--json")
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)["results"]) == 4
+    shown = cli(sluice, "actions", "show", f"sluice://{repo}", runs[1]["run_id"])
+    assert shown.returncode == 0 and "FAILED" in shown.stdout
+
+
+def test_counting_reports_broken_files(sluice, repo):
+    fs = filesystem(sluice)
+    s3 = sluice.s3()
+    pq.write_table(reviews(0, 1000), f"{repo}/main/t/good.parquet", filesystem=fs)
+    whole = s3.get_object(Bucket=repo, Key="main/t/good.parquet")["Body"].read()
+    s3.put_object(Bucket=repo, Key="main/t/truncated.parquet", Body=whole[: len(whole) // 2])
+    r = cli(sluice, "count", f"sluice://{repo}/main/t", "--json")
+    assert r.returncode != 0
+    out = json.loads(r.stdout)
+    assert out["rows"] == 1000 and out["problems"][0]["path"] == "t/truncated.parquet"
+    assert "t/truncated.parquet" in r.stderr
+    bad = cli(sluice, "count", f"sluice://{repo}/nope/t")
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_webhooks_decide_too(sluice, repo):
+    import http.server
+    import threading
+
+    seen = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.path, json.loads(body)))
+            self.send_response(200 if "allow" in self.path else 409)
+            self.end_headers()
+            self.wfile.write(b"not today")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    s3 = sluice.s3()
+    try:
+        action = (f"name: remote checks\non:\n  pre-merge:\n    branches: ['ma*']\nhooks:\n"
+                  f"  - id: remote\n    type: webhook\n    properties:\n"
+                  f"      url: http://127.0.0.1:{port}/deny\n      timeout: 10s\n      query_params: {{team: data}}\n")
+        s3.put_object(Bucket=repo, Key="main/x.txt", Body=b"x")
+        sluice.commit(repo, "main")
+        sluice.create_branch(repo, "hooked")
+        s3.put_object(Bucket=repo, Key="hooked/_sluice_actions/remote.yaml", Body=action.encode())
+        sluice.commit(repo, "hooked")
+        r = sluice.api("POST", f"/repositories/{repo}/refs/hooked/merge/main", {})
+        assert r.status_code == 412, r.text
+        assert "409" in r.json()["message"] and "not today" in r.json()["message"]
+        path, event = seen[-1]
+        assert path == "/deny?team=data"
+        assert event["event_type"] == "pre-merge" and event["branch_id"] == "main" and event["source_ref"] == "hooked"
+
+        s3.put_object(Bucket=repo, Key="hooked/_sluice_actions/remote.yaml",
+                      Body=action.replace("/deny", "/allow").encode())
+        sluice.commit(repo, "hooked")
+        r = sluice.api("POST", f"/repositories/{repo}/refs/hooked/merge/main", {})
+        assert r.status_code == 200, r.text
+    finally:
+        server.shutdown()
