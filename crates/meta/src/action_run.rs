@@ -105,7 +105,7 @@ mod tests {
             .with_clock(Arc::new(clock.clone()))
             .build();
         engine
-            .create_repository("r", "local://r", "main")
+            .create_repository("runs", "local://runs", "main")
             .await
             .unwrap();
         let mut ids = Vec::new();
@@ -113,23 +113,23 @@ mod tests {
             clock.advance_ms(10);
             let id = engine.new_action_run_id();
             engine
-                .record_action_run("r", &id, &serde_json::json!({ "n": n }))
+                .record_action_run("runs", &id, &serde_json::json!({ "n": n }))
                 .await
                 .unwrap();
             ids.push(id);
         }
-        let (page, more) = engine.list_action_runs("r", None, 3).await.unwrap();
+        let (page, more) = engine.list_action_runs("runs", None, 3).await.unwrap();
         assert!(more);
         let ns: Vec<i64> = page.iter().map(|(_, v)| v["n"].as_i64().unwrap()).collect();
         assert_eq!(ns, vec![4, 3, 2]);
         let (rest, more) = engine
-            .list_action_runs("r", Some(&page[2].0), 3)
+            .list_action_runs("runs", Some(&page[2].0), 3)
             .await
             .unwrap();
         assert!(!more);
         assert_eq!(rest.len(), 2);
-        assert_eq!(engine.action_run("r", &ids[0]).await.unwrap()["n"], 0);
-        assert!(engine.action_run("r", "nope").await.is_err());
-        assert!(engine.action_run("r", "../x").await.is_err());
+        assert_eq!(engine.action_run("runs", &ids[0]).await.unwrap()["n"], 0);
+        assert!(engine.action_run("runs", "nope").await.is_err());
+        assert!(engine.action_run("runs", "../x").await.is_err());
     }
 }
