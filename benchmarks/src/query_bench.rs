@@ -76,11 +76,11 @@ fn parquet(from: i64, n: usize) -> Vec<u8> {
     out
 }
 
-fn peak_rss_mib() -> f64 {
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+            s.lines().find(|l| l.starts_with(field)).and_then(|l| {
                 l.split_whitespace()
                     .nth(1)
                     .and_then(|kb| kb.parse::<f64>().ok())
@@ -89,9 +89,26 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// What the process holds already (allocator caches of earlier phases included).
+fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
 /// Start a new peak: the kernel resets the high-water mark to the current RSS.
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Rounds of the verify comparison.
+const ROUNDS: usize = 7;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
 }
 
 fn secs(d: Duration) -> String {
@@ -253,6 +270,7 @@ async fn main() {
         base: None,
     };
     reset_peak_rss();
+    let small_base = rss_mib();
     let t = Instant::now();
     let small = sluice_query::compare(&engine, REPO, "main", "one-percent", &options)
         .await
@@ -261,6 +279,7 @@ async fn main() {
     let small_rss = peak_rss_mib();
     assert_eq!(small.duplicates.duplicate_rows, 0);
     reset_peak_rss();
+    let all_base = rss_mib();
     let t = Instant::now();
     let all = sluice_query::compare(&engine, REPO, "main", "all-again", &options)
         .await
@@ -269,13 +288,13 @@ async fn main() {
     let all_rss = peak_rss_mib();
     assert_eq!(all.duplicates.duplicate_rows as usize, rows);
     println!(
-        "duplicate check, 1% change ({new_rows} rows): {} (read {} / skipped {} destination row groups, peak {small_rss:.0} MiB)",
+        "duplicate check, 1% change ({new_rows} rows): {} (read {} / skipped {} destination row groups, peak {small_rss:.0} MiB from {small_base:.0} MiB)",
         secs(small_time),
         small.duplicates.destination_row_groups_read,
         small.duplicates.destination_row_groups_skipped
     );
     println!(
-        "duplicate check, 100% change ({rows} rows): {} ({} passes, peak {all_rss:.0} MiB)",
+        "duplicate check, 100% change ({rows} rows): {} ({} passes, peak {all_rss:.0} MiB from {all_base:.0} MiB)",
         secs(all_time),
         all.duplicates.passes
     );

@@ -205,9 +205,11 @@ pub async fn find_duplicates(
     let mut change_only_samples = Vec::new();
     for pass in 0..passes {
         let slice = Slice { pass, passes };
-        let table = Arc::new(build_table(source, &to_hash, &columns, slice).await?);
+        let table = Arc::new(HashTable::new(
+            build_table(source, &to_hash, &columns, slice).await?,
+        ));
         let marks: Arc<Vec<AtomicU64>> = Arc::new(
-            (0..table.len().div_ceil(64))
+            (0..table.hashes.len().div_ceil(64))
                 .map(|_| AtomicU64::new(0))
                 .collect(),
         );
@@ -225,17 +227,18 @@ pub async fn find_duplicates(
         report.samples.extend(samples);
         // Count: a run of equal hashes is all duplicates if the destination has the row,
         // else all but its first.
+        let hashes = &table.hashes;
         let mut i = 0;
-        while i < table.len() {
+        while i < hashes.len() {
             let mut j = i + 1;
-            while j < table.len() && table[j] == table[i] {
+            while j < hashes.len() && hashes[j] == hashes[i] {
                 j += 1;
             }
             let in_dest = marks[i / 64].load(Ordering::Relaxed) & (1 << (i % 64)) != 0;
             let run = (j - i) as u64;
             report.duplicate_rows += if in_dest { run } else { run - 1 };
             if !in_dest && run > 1 && change_only_samples.len() < options.sample_limit {
-                change_only_samples.push(table[i]);
+                change_only_samples.push(hashes[i]);
             }
             i = j;
         }
@@ -251,6 +254,46 @@ pub async fn find_duplicates(
         }
     }
     Ok(report)
+}
+
+/// The sorted hashes of a change, with an index of where each bucket of the top bits
+/// starts: hashes are uniform, so a probe reads one small contiguous run (one or two cache
+/// misses) instead of binary-searching the whole table.
+struct HashTable {
+    hashes: Vec<u128>,
+    starts: Vec<u32>,
+    shift: u32,
+}
+
+impl HashTable {
+    /// Index `sorted` (ascending) with about eight hashes per bucket.
+    fn new(sorted: Vec<u128>) -> Self {
+        let bits = (sorted.len() / 8).max(1).ilog2().clamp(1, 26);
+        let shift = 128 - bits;
+        let mut starts = Vec::with_capacity((1 << bits) + 1);
+        let mut at = 0;
+        for bucket in 0..(1u128 << bits) {
+            while at < sorted.len() && (sorted[at] >> shift) < bucket {
+                at += 1;
+            }
+            starts.push(at as u32);
+        }
+        starts.push(sorted.len() as u32);
+        HashTable {
+            hashes: sorted,
+            starts,
+            shift,
+        }
+    }
+
+    /// The index of the first occurrence of `h`.
+    fn find(&self, h: u128) -> Option<usize> {
+        let b = (h >> self.shift) as usize;
+        let (from, to) = (self.starts[b] as usize, self.starts[b + 1] as usize);
+        let run = &self.hashes[from..to];
+        let at = run.partition_point(|x| *x < h);
+        (at < run.len() && run[at] == h).then_some(from + at)
+    }
 }
 
 /// Which slice of the hash space a pass keeps.
@@ -302,7 +345,11 @@ async fn build_table(
     columns: &Arc<Vec<String>>,
     slice: Slice,
 ) -> Result<Vec<u128>> {
-    let parts: Vec<Vec<u128>> = futures::stream::iter(files.to_vec())
+    // Each file's hashes join the table as soon as they are ready, so memory peaks at the
+    // table plus the files in flight, not twice the table.
+    let expected: u64 = files.iter().map(OpenFile::rows).sum::<u64>() / slice.passes;
+    let mut table: Vec<u128> = Vec::with_capacity(expected as usize + expected as usize / 64);
+    let mut parts = futures::stream::iter(files.to_vec())
         .map(|file| {
             let store = store.clone();
             let columns = Arc::clone(columns);
@@ -322,12 +369,9 @@ async fn build_table(
             })
         })
         .buffer_unordered(workers())
-        .map(|joined| joined.map_err(|e| QueryError::Internal(e.to_string()))?)
-        .try_collect()
-        .await?;
-    let mut table: Vec<u128> = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-    for p in parts {
-        table.extend(p);
+        .map(|joined| joined.map_err(|e| QueryError::Internal(e.to_string()))?);
+    while let Some(part) = parts.next().await {
+        table.extend(part?);
     }
     table.sort_unstable();
     Ok(table)
@@ -339,7 +383,7 @@ async fn probe(
     store: &RefStore,
     plan: &[(OpenFile, Vec<usize>)],
     columns: &Arc<Vec<String>>,
-    table: &Arc<Vec<u128>>,
+    table: &Arc<HashTable>,
     marks: &Arc<Vec<AtomicU64>>,
     slice: Slice,
     want: usize,
@@ -360,8 +404,7 @@ async fn probe(
                         if !slice.keeps(h) {
                             continue;
                         }
-                        let at = table.partition_point(|x| *x < h);
-                        if at < table.len() && table[at] == h {
+                        if let Some(at) = table.find(h) {
                             marks[at / 64].fetch_or(1 << (at % 64), Ordering::Relaxed);
                             if samples.len() < want {
                                 samples.push(SampleRow {
@@ -442,4 +485,28 @@ async fn render_hashes(
         }
     }
     Ok(wanted.iter().filter_map(|h| found.remove(h)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HashTable;
+
+    #[test]
+    fn the_bucket_index_finds_first_occurrences() {
+        let mut hashes: Vec<u128> = (0..10_000u128)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835))
+            .collect();
+        hashes.extend_from_slice(&hashes[..100].to_vec());
+        hashes.push(0);
+        hashes.push(u128::MAX);
+        hashes.sort_unstable();
+        let table = HashTable::new(hashes.clone());
+        for (i, h) in hashes.iter().enumerate() {
+            let found = table.find(*h).expect("present");
+            assert_eq!(hashes[found], *h);
+            assert!(found <= i && (found == 0 || hashes[found - 1] != *h));
+        }
+        assert_eq!(table.find(12345), None);
+        assert_eq!(HashTable::new(Vec::new()).find(7), None);
+    }
 }
