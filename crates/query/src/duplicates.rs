@@ -496,7 +496,7 @@ mod tests {
         let mut hashes: Vec<u128> = (0..10_000u128)
             .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835))
             .collect();
-        hashes.extend_from_slice(&hashes[..100].to_vec());
+        hashes.extend_from_within(..100);
         hashes.push(0);
         hashes.push(u128::MAX);
         hashes.sort_unstable();
