@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use sluice_meta::{ChangeKind, DiffOptions, Engine, Entry, ListItem, ListOptions};
+use sluice_meta::{ChangeKind, DiffEntry, DiffOptions, Engine, Entry, ListItem, ListOptions};
 
 use crate::error::Result;
 
@@ -53,15 +53,14 @@ pub fn folder_prefix(prefix: &str) -> String {
     }
 }
 
-/// The data files, and how many other objects were passed over, under `prefix` on a ref.
-pub async fn list_data_files(
+/// Every object under `prefix` on a ref, page after page, in path order.
+pub async fn list_all(
     engine: &Engine,
     repo: &str,
     reference: &str,
     prefix: &str,
-) -> Result<(Vec<DataFile>, u64)> {
-    let mut files = Vec::new();
-    let mut skipped = 0;
+) -> Result<Vec<(String, Entry)>> {
+    let mut objects = Vec::new();
     let mut after = None;
     loop {
         let options = ListOptions {
@@ -72,19 +71,32 @@ pub async fn list_data_files(
         };
         let page = engine.list_objects(repo, reference, &options).await?;
         after = page.items.last().map(|i| i.key().to_string());
-        for item in page.items {
-            if let ListItem::Object(path, entry) = item {
-                if is_data_file(prefix, &path) {
-                    files.push(DataFile { path, entry });
-                } else {
-                    skipped += 1;
-                }
-            }
-        }
+        objects.extend(page.items.into_iter().filter_map(|item| match item {
+            ListItem::Object(path, entry) => Some((path, entry)),
+            ListItem::Prefix(_) => None,
+        }));
         if !page.has_more {
-            return Ok((files, skipped));
+            return Ok(objects);
         }
     }
+}
+
+/// The data files, and how many other objects were passed over, under `prefix` on a ref.
+pub async fn list_data_files(
+    engine: &Engine,
+    repo: &str,
+    reference: &str,
+    prefix: &str,
+) -> Result<(Vec<DataFile>, u64)> {
+    let objects = list_all(engine, repo, reference, prefix).await?;
+    let total = objects.len() as u64;
+    let files: Vec<DataFile> = objects
+        .into_iter()
+        .filter(|(path, _)| is_data_file(prefix, path))
+        .map(|(path, entry)| DataFile { path, entry })
+        .collect();
+    let skipped = total - files.len() as u64;
+    Ok((files, skipped))
 }
 
 /// What a ref changed under a prefix since a commit: each touched data path with its entry
@@ -119,49 +131,30 @@ pub async fn change_since(
     let resolved = engine.resolve_ref(repo, reference).await?;
     // path -> (before, after)
     let mut touched: BTreeMap<String, (Option<Entry>, Option<Entry>)> = BTreeMap::new();
-    let mut after = None;
-    loop {
-        let options = DiffOptions {
-            prefix: prefix.to_string(),
-            after: after.clone(),
-            limit: 1000,
-        };
-        let page = engine
-            .diff(repo, base, resolved.commit.as_str(), &options)
-            .await?;
-        after = page.changes.last().map(|d| d.path.clone());
-        for d in page.changes {
-            touched.insert(d.path, (d.left, d.right));
-        }
-        if !page.has_more {
-            break;
-        }
+    let head = resolved.commit.as_str();
+    let committed = all_diffs(prefix, |options| async move {
+        engine.diff(repo, base, head, &options).await
+    })
+    .await?;
+    for d in committed {
+        touched.insert(d.path, (d.left, d.right));
     }
     if let Some(branch) = &resolved.branch {
-        let mut after = None;
-        loop {
-            let options = DiffOptions {
-                prefix: prefix.to_string(),
-                after: after.clone(),
-                limit: 1000,
+        let staged = all_diffs(prefix, |options| async move {
+            engine.diff_uncommitted(repo, branch, &options).await
+        })
+        .await?;
+        for d in staged {
+            let right = match d.kind {
+                ChangeKind::Removed => None,
+                _ => d.right,
             };
-            let page = engine.diff_uncommitted(repo, branch, &options).await?;
-            after = page.changes.last().map(|d| d.path.clone());
-            for d in page.changes {
-                let right = match d.kind {
-                    ChangeKind::Removed => None,
-                    _ => d.right,
-                };
-                match touched.get_mut(&d.path) {
-                    Some(pair) => pair.1 = right,
-                    // Untouched by commits: the head's entry is the base's.
-                    None => {
-                        touched.insert(d.path, (d.left, right));
-                    }
+            match touched.get_mut(&d.path) {
+                Some(pair) => pair.1 = right,
+                // Untouched by commits: the head's entry is the base's.
+                None => {
+                    touched.insert(d.path, (d.left, right));
                 }
-            }
-            if !page.has_more {
-                break;
             }
         }
     }
@@ -181,6 +174,29 @@ pub async fn change_since(
         }
     }
     Ok(change)
+}
+
+/// Every page of a diff under `prefix`.
+async fn all_diffs<F, Fut>(prefix: &str, mut page: F) -> Result<Vec<DiffEntry>>
+where
+    F: FnMut(DiffOptions) -> Fut,
+    Fut: std::future::Future<Output = sluice_meta::Result<sluice_meta::DiffPage>>,
+{
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let options = DiffOptions {
+            prefix: prefix.to_string(),
+            after: after.clone(),
+            limit: 1000,
+        };
+        let p = page(options).await?;
+        after = p.changes.last().map(|d| d.path.clone());
+        out.extend(p.changes);
+        if !p.has_more {
+            return Ok(out);
+        }
+    }
 }
 
 #[cfg(test)]

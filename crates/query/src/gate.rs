@@ -9,12 +9,13 @@ use async_trait::async_trait;
 use futures::TryStreamExt;
 use serde::Serialize;
 use serde_json::json;
-use sluice_meta::{Engine, ListItem, ListOptions, MergeContext, MergeHook, MergeRefusal};
+use sluice_meta::{Engine, MergeContext, MergeHook, MergeRefusal};
 
 use crate::actions::{ACTIONS_PREFIX, Action, HookKind, RowCheck, Webhook, parse_duration};
 use crate::compare::{self, CompareOptions, CompareReport};
 use crate::duplicates::DuplicateOptions;
 use crate::error::{QueryError, Result};
+use crate::files::list_all;
 
 /// Largest action file read.
 const MAX_ACTION_FILE: u64 = 1 << 20;
@@ -76,49 +77,32 @@ impl QualityGate {
         reference: &str,
     ) -> Result<Vec<(String, Action)>> {
         let mut actions = Vec::new();
-        let mut after = None;
-        loop {
-            let options = ListOptions {
-                prefix: ACTIONS_PREFIX.to_string(),
-                delimiter: None,
-                after: after.clone(),
-                limit: 1000,
-            };
-            let page = engine.list_objects(repo, reference, &options).await?;
-            after = page.items.last().map(|i| i.key().to_string());
-            for item in page.items {
-                let ListItem::Object(path, entry) = item else {
-                    continue;
-                };
-                if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
-                    continue;
-                }
-                if entry.size > MAX_ACTION_FILE {
-                    return Err(QueryError::ActionFile {
-                        path,
-                        message: format!(
-                            "{} bytes is larger than the 1 MiB an action file may be",
-                            entry.size
-                        ),
-                    });
-                }
-                let bytes: Vec<bytes::Bytes> = engine
-                    .read_object(repo, &entry, None)
-                    .await?
-                    .try_collect()
-                    .await?;
-                let text =
-                    String::from_utf8(bytes.concat()).map_err(|_| QueryError::ActionFile {
-                        path: path.clone(),
-                        message: "is not UTF-8".into(),
-                    })?;
-                let action = Action::parse(&path, &text)?;
-                actions.push((path, action));
+        for (path, entry) in list_all(engine, repo, reference, ACTIONS_PREFIX).await? {
+            if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
+                continue;
             }
-            if !page.has_more {
-                return Ok(actions);
+            if entry.size > MAX_ACTION_FILE {
+                return Err(QueryError::ActionFile {
+                    path,
+                    message: format!(
+                        "{} bytes is larger than the 1 MiB an action file may be",
+                        entry.size
+                    ),
+                });
             }
+            let bytes: Vec<bytes::Bytes> = engine
+                .read_object(repo, &entry, None)
+                .await?
+                .try_collect()
+                .await?;
+            let text = String::from_utf8(bytes.concat()).map_err(|_| QueryError::ActionFile {
+                path: path.clone(),
+                message: "is not UTF-8".into(),
+            })?;
+            let action = Action::parse(&path, &text)?;
+            actions.push((path, action));
         }
+        Ok(actions)
     }
 
     async fn row_check(

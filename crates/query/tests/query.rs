@@ -49,6 +49,12 @@ impl Lake {
             .unwrap();
     }
 
+    /// Review rows `from .. from + n` as a Parquet file at `path`.
+    async fn put_reviews(&self, branch: &str, path: &str, from: i64, n: usize, group_rows: usize) {
+        self.put(branch, path, parquet(&reviews(from, n), group_rows))
+            .await;
+    }
+
     async fn commit(&self, branch: &str) {
         self.engine
             .commit("lake", branch, CommitRequest::new("c", "t"))
@@ -119,40 +125,26 @@ fn parquet(batch: &RecordBatch, group_rows: usize) -> Vec<u8> {
 #[tokio::test]
 async fn counts_come_from_footers_and_skip_what_spark_skips() {
     let lake = lake().await;
-    lake.put(
-        "main",
-        "reviews/part-0.parquet",
-        parquet(&reviews(0, 1000), 300),
-    )
-    .await;
-    lake.put(
+    lake.put_reviews("main", "reviews/part-0.parquet", 0, 1000, 300)
+        .await;
+    lake.put_reviews(
         "main",
         "reviews/date=2024-01-02/part-1.parquet",
-        parquet(&reviews(1000, 5000), 1000),
+        1000,
+        5000,
+        1000,
     )
     .await;
-    lake.put(
-        "main",
-        "reviews/empty.parquet",
-        parquet(&reviews(0, 0), 100),
-    )
-    .await;
+    lake.put_reviews("main", "reviews/empty.parquet", 0, 0, 100)
+        .await;
     lake.put("main", "reviews/_SUCCESS", "").await;
     lake.put("main", "reviews/_committed_123", "{}").await;
     lake.put("main", "reviews/.part-0.parquet.crc", "crc").await;
-    lake.put(
-        "main",
-        "reviews/_temporary/0/part-9.parquet",
-        parquet(&reviews(0, 10), 10),
-    )
-    .await;
+    lake.put_reviews("main", "reviews/_temporary/0/part-9.parquet", 0, 10, 10)
+        .await;
     lake.put("main", "reviews/notes.csv", "a,b").await;
-    lake.put(
-        "main",
-        "reviews_old/part-0.parquet",
-        parquet(&reviews(0, 10), 10),
-    )
-    .await;
+    lake.put_reviews("main", "reviews_old/part-0.parquet", 0, 10, 10)
+        .await;
 
     // Uncommitted writes on a branch count, as S3 reads see them.
     let c = sluice_query::count(&lake.engine, "lake", "main", "reviews", false)
@@ -272,10 +264,12 @@ async fn multipart_objects_read_across_their_parts() {
 async fn seeded() -> Lake {
     let lake = lake().await;
     for i in 0..4 {
-        lake.put(
+        lake.put_reviews(
             "main",
             &format!("reviews/part-{i}.parquet"),
-            parquet(&reviews(i * 1000, 1000), 250),
+            i * 1000,
+            1000,
+            250,
         )
         .await;
     }
@@ -297,10 +291,12 @@ async fn appending_the_same_rows_again_is_all_duplicates() {
     lake.branch("double").await;
     // Byte-identical copies of every file, as a rerun of the same job writes them.
     for i in 0..4 {
-        lake.put(
+        lake.put_reviews(
             "double",
             &format!("reviews/again-{i}.parquet"),
-            parquet(&reviews(i * 1000, 1000), 250),
+            i * 1000,
+            1000,
+            250,
         )
         .await;
     }
@@ -323,12 +319,8 @@ async fn appending_the_same_rows_again_is_all_duplicates() {
 
     // The same rows written differently (other row groups): found by hashing.
     lake.branch("rewritten").await;
-    lake.put(
-        "rewritten",
-        "reviews/all.parquet",
-        parquet(&reviews(0, 4000), 1500),
-    )
-    .await;
+    lake.put_reviews("rewritten", "reviews/all.parquet", 0, 4000, 1500)
+        .await;
     let r = sluice_query::compare(&lake.engine, "lake", "main", "rewritten", &dup_options())
         .await
         .unwrap();
@@ -363,12 +355,8 @@ async fn appending_the_same_rows_again_is_all_duplicates() {
 async fn new_rows_are_not_duplicates_and_cost_follows_the_change() {
     let lake = seeded().await;
     lake.branch("new").await;
-    lake.put(
-        "new",
-        "reviews/part-9.parquet",
-        parquet(&reviews(9000, 500), 250),
-    )
-    .await;
+    lake.put_reviews("new", "reviews/part-9.parquet", 9000, 500, 250)
+        .await;
     lake.commit("new").await;
     let r = sluice_query::compare(&lake.engine, "lake", "main", "new", &dup_options())
         .await
@@ -389,9 +377,9 @@ async fn duplicates_within_the_change_and_on_keys() {
     let lake = seeded().await;
     lake.branch("b").await;
     // 300 new rows, twice, in two differently shaped files; and 10 rows whose id exists.
-    lake.put("b", "reviews/x.parquet", parquet(&reviews(5000, 300), 100))
+    lake.put_reviews("b", "reviews/x.parquet", 5000, 300, 100)
         .await;
-    lake.put("b", "reviews/y.parquet", parquet(&reviews(5000, 300), 300))
+    lake.put_reviews("b", "reviews/y.parquet", 5000, 300, 300)
         .await;
     let mut keyed = reviews(100, 10);
     // Same ids, other text: a duplicate on the key only.
@@ -485,18 +473,10 @@ async fn schema_differences_are_named() {
 #[tokio::test]
 async fn sql_sees_each_folder_as_a_table() {
     let lake = seeded().await;
-    lake.put(
-        "main",
-        "events/day=1/e.parquet",
-        parquet(&reviews(0, 10), 10),
-    )
-    .await;
-    lake.put(
-        "main",
-        "events/day=2/e.parquet",
-        parquet(&reviews(10, 5), 10),
-    )
-    .await;
+    lake.put_reviews("main", "events/day=1/e.parquet", 0, 10, 10)
+        .await;
+    lake.put_reviews("main", "events/day=2/e.parquet", 10, 5, 10)
+        .await;
     let r = sluice_query::run_sql(
         &lake.engine,
         "lake",
@@ -564,22 +544,20 @@ hooks:
 async fn the_gate_refuses_duplicates_and_records_its_runs() {
     let lake = lake_with(Some(Arc::new(QualityGate::default()))).await;
     for i in 0..4 {
-        lake.put(
+        lake.put_reviews(
             "main",
             &format!("reviews/part-{i}.parquet"),
-            parquet(&reviews(i * 1000, 1000), 250),
+            i * 1000,
+            1000,
+            250,
         )
         .await;
     }
     lake.put("main", "_sluice_actions/gate.yaml", GATE).await;
     lake.commit("main").await;
     lake.branch("double").await;
-    lake.put(
-        "double",
-        "reviews/again.parquet",
-        parquet(&reviews(0, 4000), 1000),
-    )
-    .await;
+    lake.put_reviews("double", "reviews/again.parquet", 0, 4000, 1000)
+        .await;
     lake.commit("double").await;
     let head = lake.engine.branch("lake", "main").await.unwrap().head;
     let e = lake
@@ -629,12 +607,8 @@ async fn the_gate_refuses_duplicates_and_records_its_runs() {
 
     // New rows merge.
     lake.branch("fresh").await;
-    lake.put(
-        "fresh",
-        "reviews/new.parquet",
-        parquet(&reviews(100_000, 500), 250),
-    )
-    .await;
+    lake.put_reviews("fresh", "reviews/new.parquet", 100_000, 500, 250)
+        .await;
     lake.commit("fresh").await;
     lake.engine
         .merge(
@@ -660,8 +634,7 @@ async fn the_gate_refuses_duplicates_and_records_its_runs() {
 #[tokio::test]
 async fn a_broken_action_file_refuses_the_merge() {
     let lake = lake_with(Some(Arc::new(QualityGate::default()))).await;
-    lake.put("main", "a.parquet", parquet(&reviews(0, 10), 10))
-        .await;
+    lake.put_reviews("main", "a.parquet", 0, 10, 10).await;
     lake.commit("main").await;
     lake.branch("b").await;
     lake.put("b", "_sluice_actions/bad.yaml", "name: x\non: {pre-merge: }\nhooks:\n  - id: a\n    type: row_check\n    properties: {no_dupes: true}\n").await;
