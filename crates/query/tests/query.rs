@@ -55,6 +55,18 @@ impl Lake {
             .await;
     }
 
+    /// Merge `source` into main.
+    async fn merge_into_main(&self, source: &str) -> sluice_meta::Result<()> {
+        let request = MergeRequest {
+            committer: "t".into(),
+            ..Default::default()
+        };
+        self.engine
+            .merge("lake", source, "main", request)
+            .await
+            .map(|_| ())
+    }
+
     async fn commit(&self, branch: &str) {
         self.engine
             .commit("lake", branch, CommitRequest::new("c", "t"))
@@ -560,19 +572,7 @@ async fn the_gate_refuses_duplicates_and_records_its_runs() {
         .await;
     lake.commit("double").await;
     let head = lake.engine.branch("lake", "main").await.unwrap().head;
-    let e = lake
-        .engine
-        .merge(
-            "lake",
-            "double",
-            "main",
-            MergeRequest {
-                committer: "t".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let e = lake.merge_into_main("double").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PreconditionFailed);
     assert!(
         e.message().contains("reviews_not_duplicated"),
@@ -610,18 +610,7 @@ async fn the_gate_refuses_duplicates_and_records_its_runs() {
     lake.put_reviews("fresh", "reviews/new.parquet", 100_000, 500, 250)
         .await;
     lake.commit("fresh").await;
-    lake.engine
-        .merge(
-            "lake",
-            "fresh",
-            "main",
-            MergeRequest {
-                committer: "t".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    lake.merge_into_main("fresh").await.unwrap();
     let (runs, _) = lake
         .engine
         .list_action_runs("lake", None, 10)
@@ -639,19 +628,7 @@ async fn a_broken_action_file_refuses_the_merge() {
     lake.branch("b").await;
     lake.put("b", "_sluice_actions/bad.yaml", "name: x\non: {pre-merge: }\nhooks:\n  - id: a\n    type: row_check\n    properties: {no_dupes: true}\n").await;
     lake.commit("b").await;
-    let e = lake
-        .engine
-        .merge(
-            "lake",
-            "b",
-            "main",
-            MergeRequest {
-                committer: "t".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let e = lake.merge_into_main("b").await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PreconditionFailed);
     assert!(
         e.message().contains("_sluice_actions/bad.yaml"),
