@@ -2,12 +2,12 @@
 //! rows the right side's change adds and removes, the duplicates it brings, and how the
 //! schema differs. `left` plays the destination, `right` the source, as in a merge.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 use sluice_meta::Engine;
 
-use crate::count::{self, FileProblem, Survey, open_all};
+use crate::count::{self, FileProblem, Survey};
 use crate::duplicates::{self, DuplicateOptions, DuplicateReport};
 use crate::error::{QueryError, Result};
 use crate::files::{self, DataFile};
@@ -147,19 +147,14 @@ pub fn schema_diff(left: &[OpenFile], right: &[OpenFile]) -> SchemaDiff {
     diff
 }
 
-async fn footer_rows(
-    store: &RefStore,
-    files: Vec<DataFile>,
-    problems: &mut Vec<FileProblem>,
-) -> u64 {
-    let mut rows = 0;
-    for r in open_all(store, files).await {
-        match r {
-            Ok(f) => rows += f.rows(),
-            Err(p) => problems.push(p),
-        }
-    }
-    rows
+/// The opened files among `surveyed` that are at the paths of `wanted`.
+fn pick(surveyed: &[OpenFile], wanted: &[DataFile]) -> Vec<OpenFile> {
+    let paths: HashSet<&str> = wanted.iter().map(|f| f.path.as_str()).collect();
+    surveyed
+        .iter()
+        .filter(|f| paths.contains(f.file.path.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// Compare `right` (the source) with `left` (the destination) under `options.prefix`.
@@ -198,40 +193,31 @@ pub async fn compare(
     for s in [&left_survey, &right_survey, &base_survey] {
         report.problems.extend(s.report.problems.iter().cloned());
     }
-    let right_store = RefStore::new(engine.clone(), repo, right);
-    let base_store = RefStore::new(engine.clone(), repo, base.as_str());
+    // Every footer was read once, by the surveys; the change picks its files from them
+    // (a file whose footer failed is among the problems already).
+    let added = pick(&right_survey.files, &change.added);
+    let removed = pick(&base_survey.files, &change.removed);
     report.change.files_added = change.added.len() as u64;
     report.change.files_removed = change.removed.len() as u64;
-    report.change.rows_added =
-        footer_rows(&right_store, change.added.clone(), &mut report.problems).await;
-    report.change.rows_removed =
-        footer_rows(&base_store, change.removed.clone(), &mut report.problems).await;
+    report.change.rows_added = added.iter().map(OpenFile::rows).sum();
+    report.change.rows_removed = removed.iter().map(OpenFile::rows).sum();
     report.rows_after_merge =
         (report.left.rows + report.change.rows_added).saturating_sub(report.change.rows_removed);
 
-    // The destination as the merge would leave it, less the files the change brings:
-    // files that the change rewrites or removes are not there any more.
-    let touched: std::collections::HashSet<&str> = change.touched().collect();
-    let destination: Vec<DataFile> = left_survey
-        .files
-        .iter()
-        .filter(|f| !touched.contains(f.file.path.as_str()))
-        .map(|f| f.file.clone())
-        .collect();
-    let left_store = RefStore::new(engine.clone(), repo, left);
-    let broken: std::collections::HashSet<&str> =
-        report.problems.iter().map(|p| p.path.as_str()).collect();
-    let added: Vec<DataFile> = change
-        .added
-        .iter()
-        .filter(|f| !broken.contains(f.path.as_str()))
-        .cloned()
-        .collect();
     if options.find_duplicates {
+        // The destination as the merge would leave it, less the files the change brings:
+        // files that the change rewrites or removes are not there any more.
+        let touched: HashSet<&str> = change.touched().collect();
+        let destination: Vec<OpenFile> = left_survey
+            .files
+            .iter()
+            .filter(|f| !touched.contains(f.file.path.as_str()))
+            .cloned()
+            .collect();
         report.duplicates = duplicates::find_duplicates(
-            &right_store,
+            &RefStore::new(engine.clone(), repo, right),
             added,
-            &left_store,
+            &RefStore::new(engine.clone(), repo, left),
             destination,
             &options.duplicates,
         )

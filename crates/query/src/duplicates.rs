@@ -20,7 +20,6 @@ use arrow::array::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use crate::count::open_all;
 use crate::error::{QueryError, Result};
 use crate::files::DataFile;
 use crate::parquet_file::{self, OpenFile};
@@ -86,28 +85,19 @@ fn identity(file: &DataFile) -> (u64, &str) {
     (file.entry.size, file.entry.etag.as_str())
 }
 
-fn opened(results: Vec<Result<OpenFile, crate::count::FileProblem>>) -> Result<Vec<OpenFile>> {
-    results
-        .into_iter()
-        .map(|r| r.map_err(|p| QueryError::file(&p.path, p.error)))
-        .collect()
-}
-
-/// Look for rows that `added` (files a change brings) duplicates against `destination`
-/// (the destination's files, without those the change replaces or removes).
+/// Look for rows that `added` (files a change brings, footers read) duplicates against
+/// `dest` (the destination's files, without those the change replaces or removes).
 pub async fn find_duplicates(
     source: &RefStore,
-    added: Vec<DataFile>,
+    added: Vec<OpenFile>,
     destination: &RefStore,
-    destination_files: Vec<DataFile>,
+    dest: Vec<OpenFile>,
     options: &DuplicateOptions,
 ) -> Result<DuplicateReport> {
     let mut report = DuplicateReport::default();
     if added.is_empty() {
         return Ok(report);
     }
-    let added = opened(open_all(source, added).await)?;
-    let dest = opened(open_all(destination, destination_files).await)?;
 
     let columns: Vec<String> = match &options.key_columns {
         Some(k) if !k.is_empty() => k.clone(),

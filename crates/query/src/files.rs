@@ -53,32 +53,48 @@ pub fn folder_prefix(prefix: &str) -> String {
     }
 }
 
-/// Every object under `prefix` on a ref, page after page, in path order.
+/// Every item under `prefix` on a ref, page after page, in path order; with a delimiter,
+/// common prefixes too.
+pub async fn list_items(
+    engine: &Engine,
+    repo: &str,
+    reference: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+) -> sluice_meta::Result<Vec<ListItem>> {
+    let mut items = Vec::new();
+    let mut after = None;
+    loop {
+        let options = ListOptions {
+            prefix: prefix.to_string(),
+            delimiter: delimiter.map(str::to_string),
+            after: after.clone(),
+            limit: 1000,
+        };
+        let page = engine.list_objects(repo, reference, &options).await?;
+        after = page.items.last().map(|i| i.key().to_string());
+        items.extend(page.items);
+        if !page.has_more {
+            return Ok(items);
+        }
+    }
+}
+
+/// Every object under `prefix` on a ref, in path order.
 pub async fn list_all(
     engine: &Engine,
     repo: &str,
     reference: &str,
     prefix: &str,
 ) -> Result<Vec<(String, Entry)>> {
-    let mut objects = Vec::new();
-    let mut after = None;
-    loop {
-        let options = ListOptions {
-            prefix: prefix.to_string(),
-            delimiter: None,
-            after: after.clone(),
-            limit: 1000,
-        };
-        let page = engine.list_objects(repo, reference, &options).await?;
-        after = page.items.last().map(|i| i.key().to_string());
-        objects.extend(page.items.into_iter().filter_map(|item| match item {
+    let items = list_items(engine, repo, reference, prefix, None).await?;
+    Ok(items
+        .into_iter()
+        .filter_map(|item| match item {
             ListItem::Object(path, entry) => Some((path, entry)),
             ListItem::Prefix(_) => None,
-        }));
-        if !page.has_more {
-            return Ok(objects);
-        }
-    }
+        })
+        .collect())
 }
 
 /// The data files, and how many other objects were passed over, under `prefix` on a ref.

@@ -17,7 +17,7 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
     ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
-use sluice_meta::{Engine, Entry, ErrorKind, ListItem, ListOptions};
+use sluice_meta::{Engine, Entry, ErrorKind, ListItem};
 
 const STORE_NAME: &str = "sluice";
 
@@ -85,31 +85,17 @@ impl RefStore {
 
     /// Every page of a listing under `prefix`, with or without a delimiter.
     async fn list_all(&self, prefix: &str, delimiter: bool) -> object_store::Result<Vec<ListItem>> {
-        let mut items = Vec::new();
-        let mut after = None;
-        loop {
-            let options = ListOptions {
-                prefix: prefix.to_string(),
-                delimiter: delimiter.then(|| "/".to_string()),
-                after: after.clone(),
-                limit: 1000,
-            };
-            let page = self
-                .engine
-                .list_objects(&self.repo, &self.reference, &options)
+        let delimiter = delimiter.then_some("/");
+        let items =
+            crate::files::list_items(&self.engine, &self.repo, &self.reference, prefix, delimiter)
                 .await
                 .map_err(|e| meta_error(prefix, e))?;
-            after = page.items.last().map(|i| i.key().to_string());
-            for item in &page.items {
-                if let ListItem::Object(path, entry) = item {
-                    self.remember(path, entry);
-                }
-            }
-            items.extend(page.items);
-            if !page.has_more {
-                return Ok(items);
+        for item in &items {
+            if let ListItem::Object(path, entry) = item {
+                self.remember(path, entry);
             }
         }
+        Ok(items)
     }
 }
 
