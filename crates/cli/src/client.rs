@@ -62,6 +62,24 @@ impl Address {
         })
     }
 
+    /// The API path of the ref: `/repositories/REPO/refs/REF`.
+    pub fn ref_path(&self) -> Result<String, ClientError> {
+        Ok(format!(
+            "/repositories/{}/refs/{}",
+            enc(&self.repo),
+            enc(self.reference()?)
+        ))
+    }
+
+    /// The API path of the ref as a branch: `/repositories/REPO/branches/BRANCH`.
+    pub fn branch_path(&self) -> Result<String, ClientError> {
+        Ok(format!(
+            "/repositories/{}/branches/{}",
+            enc(&self.repo),
+            enc(self.reference()?)
+        ))
+    }
+
     pub fn path(&self) -> Result<&str, ClientError> {
         self.path
             .as_deref()

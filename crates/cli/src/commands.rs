@@ -392,12 +392,7 @@ pub async fn merge(
         .json(
             api.request(
                 Method::POST,
-                &format!(
-                    "/repositories/{}/refs/{}/merge/{}",
-                    enc(&s.repo),
-                    enc(s.reference()?),
-                    enc(d.reference()?)
-                ),
+                &format!("{}/merge/{}", s.ref_path()?, enc(d.reference()?)),
             )
             .json(&json!({ "strategy": strategy, "message": message })),
         )
@@ -485,11 +480,7 @@ pub async fn fs(api: &Api, cmd: FsCmd, json_out: bool) -> Result<(), ClientError
             let delimiter = if recursive { "" } else { "/" };
             let all = api
                 .all(
-                    &format!(
-                        "/repositories/{}/refs/{}/objects/ls",
-                        enc(&a.repo),
-                        enc(a.reference()?)
-                    ),
+                    &format!("{}/objects/ls", a.ref_path()?),
                     &format!("&prefix={}&delimiter={delimiter}", enc(&prefix)),
                 )
                 .await?;
@@ -514,12 +505,7 @@ pub async fn fs(api: &Api, cmd: FsCmd, json_out: bool) -> Result<(), ClientError
             let v = api
                 .json(api.request(
                     Method::GET,
-                    &format!(
-                        "/repositories/{}/refs/{}/objects/stat?path={}",
-                        enc(&a.repo),
-                        enc(a.reference()?),
-                        enc(a.path()?)
-                    ),
+                    &format!("{}/objects/stat?path={}", a.ref_path()?, enc(a.path()?)),
                 ))
                 .await?;
             print(json_out, &v, || {
@@ -538,12 +524,7 @@ pub async fn fs(api: &Api, cmd: FsCmd, json_out: bool) -> Result<(), ClientError
             let resp = api
                 .send(api.request(
                     Method::GET,
-                    &format!(
-                        "/repositories/{}/refs/{}/objects?path={}",
-                        enc(&a.repo),
-                        enc(a.reference()?),
-                        enc(a.path()?)
-                    ),
+                    &format!("{}/objects?path={}", a.ref_path()?, enc(a.path()?)),
                 ))
                 .await?;
             let mut stream = resp.bytes_stream();
@@ -564,12 +545,7 @@ pub async fn fs(api: &Api, cmd: FsCmd, json_out: bool) -> Result<(), ClientError
             let resp = api
                 .send(api.request(
                     Method::GET,
-                    &format!(
-                        "/repositories/{}/refs/{}/objects?path={}",
-                        enc(&a.repo),
-                        enc(a.reference()?),
-                        enc(a.path()?)
-                    ),
+                    &format!("{}/objects?path={}", a.ref_path()?, enc(a.path()?)),
                 ))
                 .await?;
             let bar = progress(resp.content_length().unwrap_or(0), "download");
@@ -619,12 +595,7 @@ pub async fn fs(api: &Api, cmd: FsCmd, json_out: bool) -> Result<(), ClientError
                 .json(
                     api.request(
                         Method::POST,
-                        &format!(
-                            "/repositories/{}/branches/{}/objects?path={}",
-                            enc(&a.repo),
-                            enc(a.reference()?),
-                            enc(a.path()?)
-                        ),
+                        &format!("{}/objects?path={}", a.branch_path()?, enc(a.path()?)),
                     )
                     .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                     .header(reqwest::header::CONTENT_LENGTH, len)
@@ -640,12 +611,7 @@ pub async fn fs(api: &Api, cmd: FsCmd, json_out: bool) -> Result<(), ClientError
             let a = Address::parse(&address)?;
             api.send(api.request(
                 Method::DELETE,
-                &format!(
-                    "/repositories/{}/branches/{}/objects?path={}",
-                    enc(&a.repo),
-                    enc(a.reference()?),
-                    enc(a.path()?)
-                ),
+                &format!("{}/objects?path={}", a.branch_path()?, enc(a.path()?)),
             ))
             .await?;
             print(json_out, &json!({ "deleted": a.path()? }), || {

@@ -72,9 +72,8 @@ pub async fn count(
         .json(api.request(
             Method::GET,
             &format!(
-                "/repositories/{}/refs/{}/rows?prefix={}&verify={verify}",
-                enc(&a.repo),
-                enc(a.reference()?),
+                "{}/rows?prefix={}&verify={verify}",
+                a.ref_path()?,
                 enc(a.path.as_deref().unwrap_or(""))
             ),
         ))
@@ -121,12 +120,7 @@ pub async fn compare(
     let v = api
         .json(api.request(
             Method::GET,
-            &format!(
-                "/repositories/{}/refs/{}/compare/{}?{query}",
-                enc(&l.repo),
-                enc(l.reference()?),
-                enc(r.reference()?)
-            ),
+            &format!("{}/compare/{}?{query}", l.ref_path()?, enc(r.reference()?)),
         ))
         .await?;
     print(json_out, &v, || compare_text(&v));
@@ -250,15 +244,8 @@ pub async fn sql(
     let a = Address::parse(&address)?;
     let v = api
         .json(
-            api.request(
-                Method::POST,
-                &format!(
-                    "/repositories/{}/refs/{}/sql",
-                    enc(&a.repo),
-                    enc(a.reference()?)
-                ),
-            )
-            .json(&json!({ "query": query, "max_rows": max_rows })),
+            api.request(Method::POST, &format!("{}/sql", a.ref_path()?))
+                .json(&json!({ "query": query, "max_rows": max_rows })),
         )
         .await?;
     print(json_out, &v, || table_text(&v));
