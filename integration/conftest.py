@@ -132,3 +132,102 @@ def repo(sluice):
     name = f"repo-{uuid.uuid4().hex[:12]}"
     sluice.s3().create_bucket(Bucket=name)
     return name
+
+
+# Which clients ran. Each test module names the client it drives with
+# `pytestmark = pytest.mark.client("name")` (a test may name its own). With
+# SLUICE_REQUIRE_ALL=1 (set by .ci/run; CI=true implies it) a skipped test is a failure: a client that cannot run
+# must fail the run, not drop out of it unseen. The terminal summary lists every client.
+CLIENTS = ["boto3", "awscli", "pyarrow", "s3fs", "rclone", "s3cmd", "spark", "lakefs sdk",
+           "lakefs-spec", "sluice cli", "rest api", "sluice run"]
+
+
+def require_all() -> bool:
+    """SLUICE_REQUIRE_ALL=1, or CI=true unless SLUICE_REQUIRE_ALL=0 says otherwise."""
+    explicit = os.environ.get("SLUICE_REQUIRE_ALL")
+    if explicit is not None:
+        return explicit not in ("", "0")
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "client(name): the client a test drives, for the summary of clients that ran")
+    config._sluice_clients = {}  # client -> {nodeid: outcome}
+
+
+def client_of(item) -> str:
+    mark = item.get_closest_marker("client")
+    return mark.args[0] if mark else "other"
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.skipped and require_all() and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and SLUICE_REQUIRE_ALL=1 makes a skip a failure: {_skip_reason(report)}"
+    outcomes = item.config._sluice_clients.setdefault(client_of(item), {})
+    previous = outcomes.get(item.nodeid)
+    # A test's outcome: the call's, or its setup's or teardown's when they did not pass.
+    if report.when == "call" or not report.passed:
+        if previous != "failed":
+            outcomes[item.nodeid] = report.outcome
+    elif previous is None:
+        outcomes[item.nodeid] = "pending"
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    # A module skipped as a whole (pytest.importorskip at import, a module-level skip).
+    report = yield
+    if report.skipped and require_all():
+        report.outcome = "failed"
+        report.longrepr = f"{collector.nodeid} skipped at collection, and SLUICE_REQUIRE_ALL=1 makes that a failure: {_skip_reason(report)}"
+    return report
+
+
+def _whole_suite(config) -> bool:
+    """The run collects the whole integration folder, unfiltered."""
+    if config.option.keyword or config.option.markexpr:
+        return False
+    here = Path(__file__).resolve().parent
+    args = [Path(a.split("::")[0]).resolve() for a in config.args]
+    return any(a == here or a in here.parents for a in args)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    clients = config._sluice_clients
+    missing = [c for c in CLIENTS if not any(o == "passed" for o in clients.get(c, {}).values())]
+    config._sluice_missing = missing if require_all() and _whole_suite(config) else []
+    if config._sluice_missing and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    clients = config._sluice_clients
+    tr = terminalreporter
+    tr.section("clients")
+    not_run = []
+    for name in CLIENTS + sorted(set(clients) - set(CLIENTS)):
+        outcomes = list(clients.get(name, {}).values())
+        if not outcomes:
+            if name in CLIENTS:
+                not_run.append(name)
+            continue
+        counts = {o: outcomes.count(o) for o in ("passed", "failed", "skipped") if outcomes.count(o)}
+        verdict = "FAILED" if "failed" in counts else "SKIPPED" if "skipped" in counts else "ran"
+        tr.write_line(f"{name:12} {verdict}: " + ", ".join(f"{n} {o}" for o, n in counts.items()),
+                      red=verdict != "ran", green=verdict == "ran")
+    if not_run:
+        tr.write_line("no test collected for: " + ", ".join(not_run))
+    if config._sluice_missing:
+        tr.write_line("SLUICE_REQUIRE_ALL=1 and no passing test for: " + ", ".join(config._sluice_missing), red=True)

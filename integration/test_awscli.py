@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.client("awscli")
+
 
 def aws(sluice, *args, check=True):
     exe = Path(sys.executable).parent / "aws"

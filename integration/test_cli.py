@@ -9,6 +9,8 @@ import pytest
 
 from conftest import ACCESS_KEY, SECRET_KEY, sluice_binary
 
+pytestmark = pytest.mark.client("sluice cli")
+
 
 def run(sluice, *args, ok=True, as_json=True):
     env = dict(os.environ, SLUICE_ENDPOINT=sluice.endpoint,

@@ -8,6 +8,8 @@ from lakefs.client import Client
 
 from conftest import ACCESS_KEY, SECRET_KEY
 
+pytestmark = pytest.mark.client("lakefs sdk")
+
 
 @pytest.fixture
 def client(sluice):
@@ -90,6 +92,7 @@ def test_generated_client_errors(sluice):
     assert lakefs_sdk.InternalApi(client).get_lake_fs_version().version
 
 
+@pytest.mark.client("rest api")
 def test_protected_branch(sluice, repo):
     """A protected branch refuses direct writes through S3 and the API alike."""
     s3 = sluice.s3()
@@ -114,6 +117,7 @@ def test_protected_branch(sluice, repo):
     assert s3.get_object(Bucket=repo, Key="main/b")["Body"].read() == b"b"
 
 
+@pytest.mark.client("lakefs-spec")
 def test_lakefs_spec_parquet(sluice):
     """lakefs-spec (fsspec) writes and reads a Parquet file through the API."""
     import pyarrow as pa
@@ -133,6 +137,7 @@ def test_lakefs_spec_parquet(sluice):
     assert not fs.exists("lakefs://spec-repo/main/t/data.parquet")
 
 
+@pytest.mark.client("rest api")
 def test_api_bad_input_and_concurrency(sluice, repo):
     import concurrent.futures
 
@@ -174,6 +179,7 @@ def requests_post_raw(sluice, path, body):
                          headers={"Content-Type": "application/json"}, timeout=30)
 
 
+@pytest.mark.client("rest api")
 def test_openapi_document(sluice):
     import requests
     doc = requests.get(f"{sluice.endpoint}/api/v1/openapi.json", timeout=30).json()

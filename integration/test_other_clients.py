@@ -16,6 +16,7 @@ def run(cmd, env=None):
     return r.stdout
 
 
+@pytest.mark.client("rclone")
 @pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is installed by .ci/run")
 def test_rclone(sluice, repo, tmp_path):
     env = sluice.aws_env()
@@ -44,6 +45,7 @@ def test_rclone(sluice, repo, tmp_path):
     assert "d/big" in run(["rclone", "lsf", "-R", f"sl:{repo}/main/rc"], env)
 
 
+@pytest.mark.client("s3cmd")
 @pytest.mark.skipif(shutil.which("s3cmd") is None, reason="s3cmd is installed by .ci/run")
 def test_s3cmd(sluice, repo, tmp_path):
     host = sluice.endpoint.removeprefix("http://")
@@ -71,6 +73,7 @@ def test_s3cmd(sluice, repo, tmp_path):
     assert "hello.txt" not in run(base + ["ls", "-r", f"s3://{repo}/main/"])
 
 
+@pytest.mark.client("s3fs")
 def test_s3fs(sluice, repo):
     fs = s3fs.S3FileSystem(key=ACCESS_KEY, secret=SECRET_KEY,
                            client_kwargs={"endpoint_url": sluice.endpoint, "region_name": "us-east-1"})

@@ -4,8 +4,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+import pytest
 
 from conftest import ACCESS_KEY, SECRET_KEY
+
+pytestmark = pytest.mark.client("pyarrow")
 
 
 def filesystem(sluice):

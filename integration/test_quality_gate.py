@@ -8,10 +8,13 @@ import subprocess
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+import pytest
 
 from conftest import ACCESS_KEY, SECRET_KEY, sluice_binary
 from reviews import ACTION_FILE, reviews
 from test_pyarrow import filesystem
+
+pytestmark = pytest.mark.client("sluice cli")
 
 SEED_ROWS = 486_000
 

@@ -13,12 +13,15 @@ import subprocess
 import threading
 import time
 
+import pytest
 import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from conftest import ACCESS_KEY, SECRET_KEY, Sluice, free_port, sluice_binary
+
+pytestmark = pytest.mark.client("sluice run")
 
 
 def start(args, env_extra=None, cwd=None):

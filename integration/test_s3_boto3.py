@@ -11,6 +11,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore import UNSIGNED
 from botocore.exceptions import ClientError
 
+pytestmark = pytest.mark.client("boto3")
+
 
 def code(excinfo):
     return excinfo.value.response["Error"]["Code"]

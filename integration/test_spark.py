@@ -8,11 +8,12 @@ import pytest
 
 from conftest import ACCESS_KEY, SECRET_KEY
 
-pyspark = pytest.importorskip("pyspark")
+pytestmark = pytest.mark.client("spark")
 
 
 @pytest.fixture(scope="module")
 def spark(sluice):
+    pytest.importorskip("pyspark")
     if shutil.which("java") is None:
         pytest.skip("Java is not installed")
     from pyspark.sql import SparkSession
