@@ -43,6 +43,7 @@ class Sluice:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proc = None
         self.log_path = Path(data_dir).with_suffix(".log")
+        self.extra_args = []  # more flags for `sluice run`
 
     def start(self):
         env = dict(os.environ)
@@ -51,7 +52,8 @@ class Sluice:
         env.setdefault("RUST_LOG", "info,s3s=warn")
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sluice_binary(), "run", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}"],
+            [sluice_binary(), "run", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}",
+             *self.extra_args],
             stdout=subprocess.PIPE,
             stderr=self.log,
             env=env,
