@@ -44,11 +44,11 @@ class Sluice:
         self.proc = None
         self.log_path = Path(data_dir).with_suffix(".log")
         self.extra_args = []  # more flags for `sluice run`
+        self.keys = (ACCESS_KEY, SECRET_KEY)  # the pair `sluice run` gets in its environment
 
     def start(self):
         env = dict(os.environ)
-        env["SLUICE_ACCESS_KEY_ID"] = ACCESS_KEY
-        env["SLUICE_SECRET_ACCESS_KEY"] = SECRET_KEY
+        env["SLUICE_ACCESS_KEY_ID"], env["SLUICE_SECRET_ACCESS_KEY"] = self.keys
         env.setdefault("RUST_LOG", "info,s3s=warn")
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -94,6 +94,11 @@ class Sluice:
 
     def api(self, method, path, json=None, auth=(ACCESS_KEY, SECRET_KEY)):
         return requests.request(method, f"{self.endpoint}/api/v1{path}", json=json, auth=auth, timeout=60)
+
+    def api_raw(self, method, path, params=None, data=None, headers=None):
+        """An API call with query parameters and a raw body (object uploads)."""
+        return requests.request(method, f"{self.endpoint}/api/v1{path}", params=params, data=data,
+                                headers=headers, auth=(ACCESS_KEY, SECRET_KEY), timeout=60)
 
     def create_branch(self, repo, name, source="main"):
         r = self.api("POST", f"/repositories/{repo}/branches", {"name": name, "source": source})
