@@ -2,9 +2,9 @@
 //!
 //! One hyper server on one port. The S3 API ([`s3`]) maps buckets to repositories and the
 //! first key segment to a ref, so that Spark, boto3, the AWS CLI and pyarrow read and write
-//! `s3://repo/branch/path`. The lakeFS-shaped REST API ([`rest`]) shares the port. Everything S3
-//! protocol-specific (SigV4, aws-chunked bodies, XML) comes from the `s3s` crate and stays
-//! behind [`s3`].
+//! `s3://repo/branch/path`. The lakeFS-shaped REST API ([`rest`]) and the web UI ([`ui`],
+//! under `/ui`) share the port. Everything S3 protocol-specific (SigV4, aws-chunked bodies,
+//! XML) comes from the `s3s` crate and stays behind [`s3`].
 #![warn(missing_docs)]
 
 pub mod credentials;
@@ -12,6 +12,7 @@ pub mod rest;
 pub mod s3;
 pub mod server;
 pub mod sync_stream;
+pub mod ui;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,6 +27,7 @@ pub struct App {
     s3: s3s::service::S3Service,
     engine: Engine,
     keys: KeyPair,
+    ui: ui::Ui,
 }
 
 impl App {
@@ -36,6 +38,7 @@ impl App {
             s3: s3::service(engine.clone(), keys.clone(), domain),
             engine,
             keys,
+            ui: ui::Ui::new(),
         }
     }
 }
@@ -64,6 +67,8 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for App {
             let carries_body = request_has_body(&req);
             let mut response = if rest::is_api(req.uri().path()) {
                 rest::handle(&app.engine, &app.keys, req).await
+            } else if ui::is_ui(&req) {
+                ui::handle(&app.ui, &app.engine, &app.keys, req).await
             } else {
                 app.s3.call(req.map(s3s::Body::from)).await?
             };

@@ -1,0 +1,360 @@
+//! The UI's handlers over a real engine: sign-in, sessions, CSRF, escaping, and the plain
+//! messages of bad input.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use sluice_meta::{Engine, PutOptions};
+
+use super::{Ui, handle, is_ui};
+use crate::credentials::KeyPair;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    engine: Engine,
+    keys: KeyPair,
+    ui: Ui,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open_embedded(dir.path()).unwrap().build();
+        Self {
+            _dir: dir,
+            engine,
+            keys: KeyPair {
+                access_key_id: "AKUITEST".into(),
+                secret_access_key: "ui-secret".into(),
+            },
+            ui: Ui::new(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
+        let mut b = Request::builder().method(method).uri(uri);
+        if let Some(c) = cookie {
+            b = b.header(http::header::COOKIE, c);
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b.body(Full::new(Bytes::from(body.to_string()))).unwrap();
+        let resp = handle(&self.ui, &self.engine, &self.keys, req).await;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, uri: &str, cookie: &str) -> Answer {
+        self.send(Method::GET, uri, Some(cookie), &[], "").await
+    }
+
+    async fn post(&self, uri: &str, cookie: Option<&str>, form: &str) -> Answer {
+        let ct = [("content-type", "application/x-www-form-urlencoded")];
+        self.send(Method::POST, uri, cookie, &ct, form).await
+    }
+
+    /// Sign in; the session cookie and its CSRF token.
+    async fn sign_in(&self) -> (String, String) {
+        let form = format!(
+            "access_key_id={}&secret_access_key={}",
+            self.keys.access_key_id, self.keys.secret_access_key
+        );
+        let a = self.post("/ui/login", None, &form).await;
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+        let set = a.headers[http::header::SET_COOKIE].to_str().unwrap();
+        for attr in ["HttpOnly", "SameSite=Strict", "Path=/ui"] {
+            assert!(set.contains(attr), "{set}");
+        }
+        let cookie = set.split(';').next().unwrap().to_string();
+        let page = self.get("/ui/repositories", &cookie).await;
+        assert_eq!(page.status, StatusCode::OK);
+        (cookie, csrf_of(&page.body))
+    }
+
+    /// A repository `lake` with an object and a commit.
+    async fn lake(&self) {
+        self.engine
+            .create_repository("lake", "local://lake", "main")
+            .await
+            .unwrap();
+    }
+
+    async fn put(&self, branch: &str, path: &str, data: &'static [u8]) {
+        let body = futures::stream::once(async move { Ok(Bytes::from_static(data)) });
+        self.engine
+            .put_object("lake", branch, path, body, PutOptions::default())
+            .await
+            .unwrap();
+    }
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a token")
+        + 19;
+    page[at..at + 64].to_string()
+}
+
+/// What a form left, shown on the page it redirected to.
+async fn follow(f: &Fixture, a: &Answer, cookie: &str) -> String {
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let to = a.headers[http::header::LOCATION].to_str().unwrap();
+    f.get(to, cookie).await.body
+}
+
+#[tokio::test]
+async fn pages_need_a_session() {
+    let f = Fixture::new();
+    let a = f
+        .send(Method::GET, "/ui/repositories?x=1", None, &[], "")
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        a.headers[http::header::LOCATION],
+        "/ui/login?next=/ui/repositories%3Fx%3D1"
+    );
+    let a = f.get("/ui/repositories", "sluice_session=forged").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let a = f.post("/ui/repositories", None, "name=lake").await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(f.engine.repository("lake").await.is_err());
+    let login = f.send(Method::GET, "/ui/login", None, &[], "").await;
+    for words in ["Access key ID", "Secret access key", "Sign in"] {
+        assert!(login.body.contains(words), "{words}");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_key_pair_is_said_plainly_and_sign_out_ends_the_session() {
+    let f = Fixture::new();
+    let a = f
+        .post(
+            "/ui/login",
+            None,
+            "access_key_id=AKUITEST&secret_access_key=wrong",
+        )
+        .await;
+    assert!(a.headers.get(http::header::SET_COOKIE).is_none());
+    assert!(a.body.contains("Wrong access key ID or secret access key"));
+    let (cookie, csrf) = f.sign_in().await;
+    let out = f
+        .post("/ui/logout", Some(&cookie), &format!("csrf={csrf}"))
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(
+        out.headers[http::header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let a = f.get("/ui/repositories", &cookie).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn forms_without_the_session_token_are_refused() {
+    let f = Fixture::new();
+    let (cookie, csrf) = f.sign_in().await;
+    let form = "name=lake&default_branch=main";
+    let a = f.post("/ui/repositories", Some(&cookie), form).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = f
+        .post(
+            "/ui/repositories",
+            Some(&cookie),
+            &format!("{form}&csrf={}", "0".repeat(64)),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(f.engine.repository("lake").await.is_err());
+    // Another site's form is refused even with a token.
+    let a = f
+        .send(
+            Method::POST,
+            "/ui/repositories",
+            Some(&cookie),
+            &[
+                ("origin", "http://evil.example"),
+                ("host", "127.0.0.1:8000"),
+            ],
+            &format!("{form}&csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = f
+        .post(
+            "/ui/repositories",
+            Some(&cookie),
+            &format!("{form}&csrf={csrf}"),
+        )
+        .await;
+    let page = follow(&f, &a, &cookie).await;
+    assert!(page.contains("Created repository lake"), "{page}");
+    assert!(f.engine.repository("lake").await.is_ok());
+    // The upload takes its token from a header.
+    let a = f
+        .send(
+            Method::POST,
+            "/ui/repositories/lake/upload?ref=main&path=a.txt",
+            Some(&cookie),
+            &[],
+            "data",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = f
+        .send(
+            Method::POST,
+            "/ui/repositories/lake/upload?ref=main&path=a.txt",
+            Some(&cookie),
+            &[("x-csrf-token", &csrf)],
+            "data",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    assert_eq!(
+        f.engine
+            .stat_object("lake", "main", "a.txt")
+            .await
+            .unwrap()
+            .size,
+        4
+    );
+}
+
+#[tokio::test]
+async fn hostile_names_are_escaped() {
+    let f = Fixture::new();
+    f.lake().await;
+    f.put("main", "<script>alert(1)</script>.txt", b"x").await;
+    f.put("main", "dir\"><img src=x onerror=alert(2)>/y", b"y")
+        .await;
+    let (cookie, _) = f.sign_in().await;
+    for uri in [
+        "/ui/repositories/lake/objects?ref=main",
+        "/ui/repositories/lake/changes?ref=main",
+        "/ui/repositories/lake/objects?ref=main&path=%3Cscript%3Ealert(1)%3C/script%3E.txt",
+    ] {
+        let page = f.get(uri, &cookie).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}: {}", page.body);
+        assert!(!page.body.contains("<script>alert"), "{uri}: {}", page.body);
+        assert!(!page.body.contains("<img src=x"), "{uri}");
+        assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/"), "{uri}");
+    }
+    // A hostile ref comes back escaped in the error page too.
+    let page = f
+        .get("/ui/repositories/lake/objects?ref=%3Cb%3Ex", &cookie)
+        .await;
+    assert!(!page.body.contains("<b>x"));
+}
+
+#[tokio::test]
+async fn bad_input_is_shown_plainly() {
+    let f = Fixture::new();
+    f.lake().await;
+    f.put("main", "data/a.txt", b"a").await;
+    let (cookie, csrf) = f.sign_in().await;
+    let commit = |msg: &str| format!("csrf={csrf}&ref=main&message={msg}");
+    let a = f
+        .post(
+            "/ui/repositories/lake/changes/commit",
+            Some(&cookie),
+            &commit("first"),
+        )
+        .await;
+    assert!(
+        follow(&f, &a, &cookie)
+            .await
+            .contains("Committed the changes of main")
+    );
+    // Nothing to commit.
+    let a = f
+        .post(
+            "/ui/repositories/lake/changes/commit",
+            Some(&cookie),
+            &commit("again"),
+        )
+        .await;
+    let page = follow(&f, &a, &cookie).await;
+    assert!(page.contains("class=\"flash error\""), "{page}");
+    // A name that is not a valid branch.
+    let a = f
+        .post(
+            "/ui/repositories/lake/branches/create",
+            Some(&cookie),
+            &format!("csrf={csrf}&name=bad%20name%7E&source=main"),
+        )
+        .await;
+    let page = follow(&f, &a, &cookie).await;
+    assert!(page.contains("class=\"flash error\""), "{page}");
+    assert!(page.contains("bad name~"), "{page}");
+    // An upload to a tag.
+    f.engine.create_tag("lake", "v1", "main").await.unwrap();
+    let a = f
+        .send(
+            Method::POST,
+            "/ui/repositories/lake/upload?ref=v1&path=b.txt",
+            Some(&cookie),
+            &[("x-csrf-token", &csrf)],
+            "data",
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.body.contains("is not a branch"), "{}", a.body);
+    let page = f.get("/ui/repositories/lake/objects?ref=v1", &cookie).await;
+    assert!(page.body.contains("is not a branch"));
+    assert!(!page.body.contains("Upload Object"));
+    // Every page of the repository answers.
+    f.engine.create_branch("lake", "dev", "main").await.unwrap();
+    for p in [
+        "objects",
+        "changes?ref=main",
+        "commits?ref=main",
+        "branches",
+        "compare?ref=main&compare=dev",
+        "actions",
+        "objects?ref=main&path=data/a.txt",
+    ] {
+        let page = f.get(&format!("/ui/repositories/lake/{p}"), &cookie).await;
+        assert_eq!(page.status, StatusCode::OK, "{p}: {}", page.body);
+    }
+}
+
+#[test]
+fn browsers_reach_the_ui_and_signed_requests_reach_s3() {
+    let req = |uri: &str, auth: bool| {
+        let mut b = Request::builder().uri(uri);
+        if auth {
+            b = b.header(http::header::AUTHORIZATION, "AWS4-HMAC-SHA256 Credential=x");
+        }
+        b.body(()).unwrap()
+    };
+    assert!(is_ui(&req("/", false)));
+    assert!(!is_ui(&req("/", true)));
+    assert!(!is_ui(&req("/?X-Amz-Signature=abc", false)));
+    assert!(is_ui(&req("/ui/repositories", false)));
+    assert!(!is_ui(&req("/ui/x", true)));
+    assert!(!is_ui(&req("/lake/main/x", false)));
+    assert!(!is_ui(&req("/uix", false)));
+}
