@@ -86,10 +86,14 @@ pub async fn count(
             bytes_text(n(&v["bytes"])),
             a.reference().unwrap_or(""),
             v["prefix"].as_str().unwrap_or(""),
-            if verify {
-                ", every row decoded and checked"
-            } else {
-                ""
+            match (verify, v["verified"].as_bool()) {
+                (false, _) => String::new(),
+                (true, Some(true)) => ", every row decoded and checked".to_string(),
+                (true, _) => format!(
+                    ", {} file(s) decoded and checked, {} failed",
+                    n(&v["verified_files"]),
+                    v["problems"].as_array().map_or(0, Vec::len)
+                ),
             }
         )
     });

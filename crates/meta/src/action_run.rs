@@ -5,7 +5,32 @@
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::kv::{KvExt, prefix_end};
+use crate::kv::KvExt;
+use crate::page::{Page, PageRequest, scan_page};
+
+/// Which runs a listing answers with: those of a branch, of a commit, or both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only runs of merges into this branch.
+    pub branch: Option<String>,
+    /// Only runs for this commit.
+    pub commit: Option<String>,
+}
+
+impl RunFilter {
+    fn is_empty(&self) -> bool {
+        self.branch.is_none() && self.commit.is_none()
+    }
+
+    /// A run record matches when its `branch` and `commit_id` fields equal the filter's.
+    fn matches(&self, run: &serde_json::Value) -> bool {
+        let field = |name: &str, want: &Option<String>| {
+            want.as_deref()
+                .is_none_or(|w| run.get(name).and_then(|v| v.as_str()) == Some(w))
+        };
+        field("branch", &self.branch) && field("commit_id", &self.commit)
+    }
+}
 
 impl Engine {
     /// A new run id: ids sort newest first (the time part counts down), and two runs in the
@@ -45,36 +70,34 @@ impl Engine {
         decode_run(&bytes)
     }
 
-    /// Up to `limit` runs of `repo`, newest first, after run id `after` (paging).
+    /// A page of the runs of `repo`, newest first, with `filter` applied while scanning (a
+    /// page is never short while matching runs remain). The request's prefix is of run ids.
     pub async fn list_action_runs(
         &self,
         repo: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<(Vec<(String, serde_json::Value)>, bool)> {
+        request: &PageRequest,
+        filter: &RunFilter,
+    ) -> Result<Page<(String, serde_json::Value)>> {
         let repo = self.repository(repo).await?;
-        let prefix = keys::action_run_prefix(&repo.instance);
-        let start = match after {
-            Some(id) => {
-                let mut k = keys::action_run(&repo.instance, id);
-                k.push(0);
-                k
-            }
-            None => prefix.clone(),
+        let request = PageRequest {
+            limit: request.limit.clamp(1, 1000),
+            ..request.clone()
         };
-        let limit = limit.clamp(1, 1000);
-        let rows = self
-            .inner
-            .kv
-            .scan(&start, &prefix_end(&prefix), limit + 1)
-            .await?;
-        let has_more = rows.len() > limit;
-        let mut runs = Vec::with_capacity(limit);
-        for (key, value) in rows.into_iter().take(limit) {
-            let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            runs.push((id, decode_run(&value)?));
+        let page = scan_page(
+            self.inner.kv.as_ref(),
+            &keys::action_run_prefix(&repo.instance),
+            &request,
+            |_, value| Ok(filter.is_empty() || filter.matches(&decode_run(value)?)),
+        )
+        .await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for (id, value) in page.items {
+            items.push((id, decode_run(&value)?));
         }
-        Ok((runs, has_more))
+        Ok(Page {
+            items,
+            has_more: page.has_more,
+        })
     }
 }
 
@@ -96,6 +119,7 @@ mod tests {
     use crate::clock::ManualClock;
     use crate::engine::Engine;
     use crate::kv::memory::MemoryKv;
+    use crate::{PageRequest, RunFilter};
 
     #[tokio::test]
     async fn runs_list_newest_first_and_page() {
@@ -118,16 +142,22 @@ mod tests {
                 .unwrap();
             ids.push(id);
         }
-        let (page, more) = engine.list_action_runs("runs", None, 3).await.unwrap();
-        assert!(more);
-        let ns: Vec<i64> = page.iter().map(|(_, v)| v["n"].as_i64().unwrap()).collect();
-        assert_eq!(ns, vec![4, 3, 2]);
-        let (rest, more) = engine
-            .list_action_runs("runs", Some(&page[2].0), 3)
+        let none = RunFilter::default();
+        let page = engine
+            .list_action_runs("runs", &PageRequest::first(3), &none)
             .await
             .unwrap();
-        assert!(!more);
-        assert_eq!(rest.len(), 2);
+        assert!(page.has_more);
+        let ns: Vec<i64> = page
+            .items
+            .iter()
+            .map(|(_, v)| v["n"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ns, vec![4, 3, 2]);
+        let next = PageRequest::first(3).with_after(Some(page.items[2].0.clone()));
+        let rest = engine.list_action_runs("runs", &next, &none).await.unwrap();
+        assert!(!rest.has_more);
+        assert_eq!(rest.items.len(), 2);
         assert_eq!(engine.action_run("runs", &ids[0]).await.unwrap()["n"], 0);
         assert!(engine.action_run("runs", "nope").await.is_err());
         assert!(engine.action_run("runs", "../x").await.is_err());

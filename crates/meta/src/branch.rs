@@ -9,7 +9,8 @@ use crate::encoding;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys;
-use crate::kv::{KvExt, WriteBatch, prefix_end};
+use crate::kv::{KvExt, WriteBatch};
+use crate::page::{Page, PageRequest, scan_page};
 use crate::repo::{Repository, validate_ref_name};
 use crate::staging::{StagingCursor, new_token};
 
@@ -95,37 +96,28 @@ impl Engine {
         })
     }
 
-    /// Branches in name order, strictly after `after`, at most `limit`.
-    pub async fn list_branches(
-        &self,
-        repo: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Branch>> {
+    /// A page of branches in name order, the prefix applied while scanning.
+    pub async fn list_branches(&self, repo: &str, request: &PageRequest) -> Result<Page<Branch>> {
         let repo = self.repository(repo).await?;
-        let prefix = keys::branch_prefix(&repo.instance);
-        let start = match after {
-            Some(a) => {
-                let mut s = keys::branch(&repo.instance, a);
-                s.push(0);
-                s
-            }
-            None => prefix.clone(),
-        };
-        let rows = self
-            .inner
-            .kv
-            .scan(&start, &prefix_end(&prefix), limit)
-            .await?;
-        rows.into_iter()
-            .map(|(k, v)| {
-                let record: BranchRecord = encoding::decode(&v, "branch")?;
-                Ok(Branch {
-                    name: String::from_utf8_lossy(&k[prefix.len()..]).into_owned(),
-                    head: record.head,
-                })
-            })
-            .collect()
+        let page = scan_page(
+            self.inner.kv.as_ref(),
+            &keys::branch_prefix(&repo.instance),
+            request,
+            |_, _| Ok(true),
+        )
+        .await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for (name, value) in page.items {
+            let record: BranchRecord = encoding::decode(&value, "branch")?;
+            items.push(Branch {
+                name,
+                head: record.head,
+            });
+        }
+        Ok(Page {
+            items,
+            has_more: page.has_more,
+        })
     }
 
     /// Delete a branch (never the default one) and its uncommitted changes.

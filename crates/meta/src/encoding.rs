@@ -30,18 +30,43 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T>
     }
 }
 
-/// Raw bytes (an inline object's content) in the current format.
-pub(crate) fn encode_raw(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 1);
-    out.push(FORMAT_V1);
+/// The format byte of an inline object's bytes that carry the time they were stored.
+pub(crate) const BLOB_V2: u8 = 2;
+
+/// An inline object's bytes, with the time they were stored (format 2): the garbage
+/// collector spares young ones, as it spares young files.
+pub(crate) fn encode_blob(bytes: &[u8], stored_ms: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 9);
+    out.push(BLOB_V2);
+    out.extend_from_slice(&stored_ms.to_le_bytes());
     out.extend_from_slice(bytes);
     out
 }
 
-/// The bytes stored by [`encode_raw`].
-pub(crate) fn decode_raw(bytes: &[u8], what: &str) -> Result<bytes::Bytes> {
-    match bytes.split_first() {
-        Some((&FORMAT_V1, body)) => Ok(bytes::Bytes::copy_from_slice(body)),
+/// An inline object as stored by [`encode_blob`].
+#[derive(Debug)]
+pub(crate) struct Blob {
+    /// When it was stored; 0 for format 1, which predates the field (and so is old).
+    pub stored_ms: i64,
+    /// Its bytes.
+    pub bytes: bytes::Bytes,
+}
+
+/// Decode an inline object, of format 1 (bytes only) or 2 (time, then bytes).
+pub(crate) fn decode_blob(raw: &[u8], what: &str) -> Result<Blob> {
+    match raw.split_first() {
+        Some((&FORMAT_V1, body)) => Ok(Blob {
+            stored_ms: 0,
+            bytes: bytes::Bytes::copy_from_slice(body),
+        }),
+        Some((&BLOB_V2, body)) if body.len() >= 8 => {
+            let (time, bytes) = body.split_at(8);
+            Ok(Blob {
+                stored_ms: i64::from_le_bytes(time.try_into().expect("8 bytes")),
+                bytes: bytes::Bytes::copy_from_slice(bytes),
+            })
+        }
+        Some((&BLOB_V2, _)) => Err(Error::corrupt(format!("{what} is truncated"))),
         Some((v, _)) => Err(Error::corrupt(format!(
             "{what} has unknown format version {v}"
         ))),
@@ -72,5 +97,21 @@ mod tests {
         assert!(decode::<u8>(&[], "x").is_err());
         assert_eq!(content_id(b"x"), content_id(b"x"));
         assert_ne!(content_id(b"x"), content_id(b"y"));
+    }
+
+    #[test]
+    fn blobs_of_both_formats_decode() {
+        let new = decode_blob(&encode_blob(b"abc", 1234), "blob").unwrap();
+        assert_eq!((new.stored_ms, &new.bytes[..]), (1234, &b"abc"[..]));
+        let old = decode_blob(&[FORMAT_V1, b'x'], "blob").unwrap();
+        assert_eq!((old.stored_ms, &old.bytes[..]), (0, &b"x"[..]));
+        let empty = decode_blob(&encode_blob(b"", 7), "blob").unwrap();
+        assert!(empty.bytes.is_empty());
+        assert_eq!(
+            decode_blob(&[BLOB_V2, 1, 2], "blob").unwrap_err().kind(),
+            crate::ErrorKind::Corrupt
+        );
+        assert!(decode_blob(&[], "blob").is_err());
+        assert!(decode_blob(&[7, 1], "blob").is_err());
     }
 }

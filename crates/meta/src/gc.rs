@@ -19,6 +19,9 @@ use crate::repo::Repository;
 use crate::staging::decode_staged;
 use crate::storage::INLINE_PREFIX;
 
+/// Inline objects read from the metadata store per step.
+const GC_PAGE: usize = 1000;
+
 /// How to collect.
 #[derive(Debug, Clone)]
 pub struct GcOptions {
@@ -38,7 +41,7 @@ impl Default for GcOptions {
 }
 
 /// What a collection did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GcReport {
     /// Physical objects seen.
     pub examined: u64,
@@ -61,20 +64,38 @@ impl Engine {
         let live = self.reachable_addresses(&repo).await?;
         let store = self.storage_of(&repo)?;
         let mut report = GcReport::default();
-        // Inline objects: stored atomically with the entry that first pointed at them, so no
-        // write is ever in flight between the two; unreachable ones go at once.
+        // Inline objects are read a page at a time, like files. They get the same grace
+        // period: marking is no snapshot, so a small write staged after the staging areas
+        // were scanned (or committed while they were) is unreachable to this pass.
         let blob_prefix = keys::blob_prefix(&repo.instance);
-        for (k, v) in self.inner.kv.scan_prefix(&blob_prefix, 10_000).await? {
-            let id = String::from_utf8_lossy(&k[blob_prefix.len()..]).into_owned();
-            report.examined += 1;
-            if live.contains(&format!("{INLINE_PREFIX}{id}")) {
-                report.reachable += 1;
-                continue;
+        let blob_end = crate::kv::prefix_end(&blob_prefix);
+        let mut start = blob_prefix.clone();
+        loop {
+            let page = self.inner.kv.scan(&start, &blob_end, GC_PAGE).await?;
+            let Some((last, _)) = page.last() else { break };
+            start = last.clone();
+            start.push(0);
+            let full = page.len() == GC_PAGE;
+            for (k, v) in page {
+                let id = String::from_utf8_lossy(&k[blob_prefix.len()..]).into_owned();
+                report.examined += 1;
+                if live.contains(&format!("{INLINE_PREFIX}{id}")) {
+                    report.reachable += 1;
+                    continue;
+                }
+                let blob = encoding::decode_blob(&v, "inline object")?;
+                if blob.stored_ms > cutoff {
+                    report.too_young += 1;
+                    continue;
+                }
+                report.deleted += 1;
+                report.deleted_bytes += blob.bytes.len() as u64;
+                if !options.dry_run {
+                    self.inner.kv.delete(&k).await?;
+                }
             }
-            report.deleted += 1;
-            report.deleted_bytes += v.len().saturating_sub(1) as u64;
-            if !options.dry_run {
-                self.inner.kv.delete(&k).await?;
+            if !full {
+                break;
             }
         }
         let mut listing = store.list_data();

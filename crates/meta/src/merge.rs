@@ -184,6 +184,11 @@ impl Engine {
         }
         let src = src_resolved.commit;
         let key = keys::branch(&repo.instance, destination);
+        // The merged tree that passed the hooks, and the destination head it was made for:
+        // a lost compare-and-swap against the same head (a commit of other staged writes
+        // rotates the record, not the head) retries only the pointer move, so checks run
+        // and webhooks fire once per (source, destination) pair.
+        let mut accepted: Option<(CommitId, String)> = None;
         for attempt in 0..CAS_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt).await;
@@ -194,66 +199,23 @@ impl Engine {
                     "branch {destination:?} has uncommitted changes; commit or reset them before merging"
                 )));
             }
-            let base = self
-                .merge_base_of(&repo, &src, &record.head)
-                .await?
-                .ok_or_else(|| Error::conflict("the refs have no common ancestor"))?;
-            if base == src && !request.allow_empty {
-                return Err(Error::invalid(format!(
-                    "no changes: {source:?} has nothing that {destination:?} does not have"
-                )));
-            }
-            let base_tree = self.commit_tree(&repo, &base).await?;
-            let src_tree = self.commit_tree(&repo, &src).await?;
-            let dest_tree = self.commit_tree(&repo, &record.head).await?;
-            let (changes, conflicts) = self
-                .three_way(&repo, &base_tree, &src_tree, &dest_tree, request.strategy)
-                .await?;
-            if !conflicts.is_empty() {
-                return Err(Error::conflict(format!(
-                    "merge of {source:?} into {destination:?} has {} conflicting path(s): {}",
-                    conflicts.len(),
-                    conflicts
-                        .iter()
-                        .take(5)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-                .with_detail(ErrorDetail::Conflicts(conflicts)));
-            }
-            let applied = self
-                .inner
-                .trees
-                .apply(&repo.instance, &dest_tree, &changes)
-                .await?;
-            // Store the would-be tree first, so that hooks can read it; unreferenced, it
-            // is harmless if the merge is refused.
-            let mut tree_batch = WriteBatch::new();
-            for (k, v) in applied.records {
-                tree_batch.put(k, v);
-            }
-            self.inner.kv.write(tree_batch).await?;
-
-            let context = MergeContext {
-                repository: repo.name.clone(),
-                source_ref: source.to_string(),
-                destination_branch: destination.to_string(),
-                source: src.clone(),
-                destination: record.head.clone(),
-                base: base.clone(),
-                merged_tree: applied.id.clone(),
-            };
-            for hook in &self.inner.hooks {
-                if let Err(refusal) = hook.pre_merge(self, &context).await {
-                    return Err(Error::new(
-                        ErrorKind::PreconditionFailed,
-                        format!("merge refused: {}", refusal.reason),
-                    )
-                    .with_detail(ErrorDetail::MergeRefused(refusal.report)));
+            let merged_tree = match &accepted {
+                Some((head, tree)) if *head == record.head => tree.clone(),
+                _ => {
+                    let tree = self
+                        .merge_tree_checked(
+                            &repo,
+                            source,
+                            destination,
+                            &src,
+                            &record.head,
+                            &request,
+                        )
+                        .await?;
+                    accepted = Some((record.head.clone(), tree.clone()));
+                    tree
                 }
-            }
-
+            };
             let commit_request = CommitRequest {
                 message: request
                     .message
@@ -267,7 +229,7 @@ impl Engine {
                 .new_commit(
                     &repo,
                     vec![record.head.clone(), src.clone()],
-                    applied.id,
+                    merged_tree,
                     &commit_request,
                 )
                 .await?;
@@ -288,6 +250,80 @@ impl Engine {
         Err(Error::conflict(format!(
             "branch {destination:?} kept changing during the merge; try again"
         )))
+    }
+
+    /// The tree that merging `src` into the branch at `dest_head` makes, stored, after the
+    /// hooks accepted it. Fails on conflicts, on nothing to merge, or on a refusal.
+    async fn merge_tree_checked(
+        &self,
+        repo: &Repository,
+        source: &str,
+        destination: &str,
+        src: &str,
+        dest_head: &str,
+        request: &MergeRequest,
+    ) -> Result<String> {
+        let base = self
+            .merge_base_of(repo, src, dest_head)
+            .await?
+            .ok_or_else(|| Error::conflict("the refs have no common ancestor"))?;
+        if base == src && !request.allow_empty {
+            return Err(Error::invalid(format!(
+                "no changes: {source:?} has nothing that {destination:?} does not have"
+            )));
+        }
+        let base_tree = self.commit_tree(repo, &base).await?;
+        let src_tree = self.commit_tree(repo, src).await?;
+        let dest_tree = self.commit_tree(repo, dest_head).await?;
+        let (changes, conflicts) = self
+            .three_way(repo, &base_tree, &src_tree, &dest_tree, request.strategy)
+            .await?;
+        if !conflicts.is_empty() {
+            return Err(Error::conflict(format!(
+                "merge of {source:?} into {destination:?} has {} conflicting path(s): {}",
+                conflicts.len(),
+                conflicts
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .with_detail(ErrorDetail::Conflicts(conflicts)));
+        }
+        let applied = self
+            .inner
+            .trees
+            .apply(&repo.instance, &dest_tree, &changes)
+            .await?;
+        // Store the would-be tree first, so that hooks can read it; unreferenced, it
+        // is harmless if the merge is refused.
+        let mut tree_batch = WriteBatch::new();
+        for (k, v) in applied.records {
+            tree_batch.put(k, v);
+        }
+        self.inner.kv.write(tree_batch).await?;
+
+        let context = MergeContext {
+            repository: repo.name.clone(),
+            source_ref: source.to_string(),
+            destination_branch: destination.to_string(),
+            source: src.to_string(),
+            destination: dest_head.to_string(),
+            base: base.clone(),
+            merged_tree: applied.id.clone(),
+        };
+        for hook in &self.inner.hooks {
+            if let Err(refusal) = hook.pre_merge(self, &context).await {
+                return Err(Error::new(
+                    ErrorKind::PreconditionFailed,
+                    format!("merge refused: {}", refusal.reason),
+                )
+                .with_detail(ErrorDetail::MergeRefused(refusal.report)));
+            }
+        }
+
+        Ok(applied.id)
     }
 
     /// Revert `commit` on `branch`: a new commit that undoes its changes, relative to

@@ -8,7 +8,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::branch::{BranchRecord, CAS_ATTEMPTS, backoff};
-use crate::encoding::{decode_raw, encode_raw};
+use crate::encoding::{decode_blob, encode_blob};
 use crate::engine::Engine;
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
@@ -81,12 +81,43 @@ impl Engine {
     {
         validate_path(path)?;
         let repo = self.repository(repo).await?;
-        // Fail before moving bytes when the branch does not exist or is protected.
-        self.branch_record(&repo, branch).await?;
-        self.check_unprotected(&repo, branch, "write to").await?;
+        // Fail before moving bytes when the write is bound to be refused.
+        self.check_writable_in(&repo, branch, path, &options.condition)
+            .await?;
         let written = self.storage_of(&repo)?.write_or_inline(body).await?;
         self.stage_written_in(&repo, branch, path, written, options)
             .await
+    }
+
+    /// Check, before any byte moves, that a write of `path` on `branch` would be accepted
+    /// now: the branch exists, is not protected, and `condition` holds. The write itself
+    /// checks again atomically; this only spares storage the bytes of a doomed write.
+    pub async fn check_writable(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+        condition: &WriteCondition,
+    ) -> Result<()> {
+        validate_path(path)?;
+        let repo = self.repository(repo).await?;
+        self.check_writable_in(&repo, branch, path, condition).await
+    }
+
+    async fn check_writable_in(
+        &self,
+        repo: &Repository,
+        branch: &str,
+        path: &str,
+        condition: &WriteCondition,
+    ) -> Result<()> {
+        let (_, record) = self.branch_record(repo, branch).await?;
+        self.check_unprotected(repo, branch, "write to").await?;
+        if *condition != WriteCondition::Always {
+            let current = self.visible(repo, &record, path).await?;
+            check_condition(condition, current.as_ref(), path)?;
+        }
+        Ok(())
     }
 
     /// Stage bytes already written with
@@ -116,29 +147,54 @@ impl Engine {
         written: crate::storage::Written,
         options: PutOptions,
     ) -> Result<Entry> {
+        let now = self.now_ms();
         let blob = match (&written.inline, written.address.strip_prefix(INLINE_PREFIX)) {
-            (Some(bytes), Some(id)) => Some((keys::blob(&repo.instance, id), encode_raw(bytes))),
+            (Some(bytes), Some(id)) => {
+                Some((keys::blob(&repo.instance, id), encode_blob(bytes, now)))
+            }
             _ => None,
         };
+        let inline = written.inline.is_some();
         let entry = Entry {
             address: written.address,
             parts: Vec::new(),
             size: written.size,
             etag: md5_etag(&written.md5),
-            last_modified_ms: self.now_ms(),
+            last_modified_ms: now,
             content_type: options.content_type,
             metadata: options.metadata,
             checksums: options.checksums,
         };
-        self.write_staged_with(
-            repo,
-            branch,
-            path,
-            Some(entry.clone()),
-            &options.condition,
-            blob,
-        )
-        .await?;
+        let staged = self
+            .write_staged_with(
+                repo,
+                branch,
+                path,
+                Some(entry.clone()),
+                &options.condition,
+                blob,
+            )
+            .await;
+        if let Err(e) = staged {
+            // A refusal (not an outage, whose write may have landed) leaves the bytes at a
+            // fresh address nothing points at: remove them now rather than leave them to GC.
+            let refused = matches!(
+                e.kind(),
+                ErrorKind::PreconditionFailed
+                    | ErrorKind::NotFound
+                    | ErrorKind::Forbidden
+                    | ErrorKind::Invalid
+                    | ErrorKind::Conflict
+            );
+            if refused
+                && !inline
+                && let Ok(store) = self.storage_of(repo)
+                && let Err(cleanup) = store.delete(&entry.address).await
+            {
+                tracing::warn!(address = %entry.address, error = %cleanup, "could not remove the bytes of a refused write");
+            }
+            return Err(e);
+        }
         Ok(entry)
     }
 
@@ -256,7 +312,7 @@ impl Engine {
                 .get(&keys::blob(&repo.instance, id))
                 .await?
                 .ok_or_else(|| Error::corrupt(format!("inline object {id} is missing")))?;
-            let bytes = decode_raw(&raw, "inline object")?;
+            let bytes = decode_blob(&raw, "inline object")?.bytes;
             let (start, end) = (
                 want.start.min(bytes.len() as u64),
                 want.end.min(bytes.len() as u64),
@@ -413,22 +469,7 @@ impl Engine {
                     Some(raw) => decode_staged(raw)?,
                     None => self.visible(repo, &record, path).await?,
                 };
-                let holds = match (condition, &current) {
-                    (WriteCondition::IfAbsent, c) => c.is_none(),
-                    (WriteCondition::IfETag(etag), Some(c)) => {
-                        etag == "*" || etag.trim_matches('"') == c.etag
-                    }
-                    (WriteCondition::IfETag(_), None) => {
-                        return Err(Error::not_found(format!("object {path:?}")));
-                    }
-                    (WriteCondition::Always, _) => true,
-                };
-                if !holds {
-                    return Err(Error::new(
-                        ErrorKind::PreconditionFailed,
-                        format!("the condition on {path:?} does not hold"),
-                    ));
-                }
+                check_condition(condition, current.as_ref(), path)?;
                 batch.require(staged_key.clone(), current_raw);
             }
             batch.put(staged_key, encoded.clone());
@@ -441,6 +482,26 @@ impl Engine {
             }
         }
         Err(busy(branch))
+    }
+}
+
+/// Whether `condition` holds for `current`, the entry a path shows now.
+fn check_condition(condition: &WriteCondition, current: Option<&Entry>, path: &str) -> Result<()> {
+    let holds = match (condition, current) {
+        (WriteCondition::IfAbsent, c) => c.is_none(),
+        (WriteCondition::IfETag(etag), Some(c)) => etag == "*" || etag.trim_matches('"') == c.etag,
+        (WriteCondition::IfETag(_), None) => {
+            return Err(Error::not_found(format!("object {path:?}")));
+        }
+        (WriteCondition::Always, _) => true,
+    };
+    if holds {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::PreconditionFailed,
+            format!("the condition on {path:?} does not hold"),
+        ))
     }
 }
 

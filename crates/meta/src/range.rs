@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoding;
 use crate::entry::PathEntry;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// One item in this many ends a range, on average (the default).
 pub const DEFAULT_AVERAGE_ITEMS: u64 = 32;
@@ -81,8 +81,26 @@ impl Node {
         (encoding::content_id(&bytes), bytes)
     }
 
+    /// Decode a stored node and check its shape, so that a damaged node is a `Corrupt`
+    /// error here and never a panic in a reader that trusts it.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
-        encoding::decode(bytes, "range")
+        let node: Node = encoding::decode(bytes, "range")?;
+        match &node {
+            Node::Inner { level: 0, .. } => Err(Error::corrupt("inner range at level 0")),
+            Node::Inner { children, .. } if children.is_empty() => {
+                Err(Error::corrupt("inner range without children"))
+            }
+            Node::Inner { children, .. }
+                if children.windows(2).any(|w| w[0].max_key >= w[1].min_key)
+                    || children.iter().any(|c| c.min_key > c.max_key) =>
+            {
+                Err(Error::corrupt("inner range's children are out of order"))
+            }
+            Node::Leaf(entries) if entries.windows(2).any(|w| w[0].0 >= w[1].0) => {
+                Err(Error::corrupt("leaf range's paths are out of order"))
+            }
+            _ => Ok(node),
+        }
     }
 
     /// A reference to this node, for its parent.

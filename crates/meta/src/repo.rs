@@ -192,6 +192,7 @@ mod ops {
     use crate::error::{Error, ErrorKind, Result};
     use crate::keys;
     use crate::kv::{KvExt, WriteBatch};
+    use crate::page::{Page, PageRequest, scan_page};
     use crate::staging::new_token;
 
     use super::{Namespace, Repository, validate_ref_name, validate_repository_name};
@@ -212,7 +213,7 @@ mod ops {
             if kv.get(&keys::repo(name)).await?.is_some() {
                 return Err(Error::already_exists(format!("repository {name:?}")));
             }
-            for existing in self.list_repositories(None, usize::MAX).await? {
+            for existing in self.list_repositories(&PageRequest::all()).await?.items {
                 if existing.storage_namespace.trim_end_matches('/')
                     == storage_namespace.trim_end_matches('/')
                 {
@@ -276,23 +277,23 @@ mod ops {
             encoding::decode(&bytes, "repository")
         }
 
-        /// Repositories in name order, strictly after `after`, at most `limit`.
-        pub async fn list_repositories(
-            &self,
-            after: Option<&str>,
-            limit: usize,
-        ) -> Result<Vec<Repository>> {
-            let prefix = keys::repo_prefix();
-            let mut start = prefix.clone();
-            if let Some(a) = after {
-                start = keys::repo(a);
-                start.push(0);
+        /// A page of repositories in name order, the prefix applied while scanning.
+        pub async fn list_repositories(&self, request: &PageRequest) -> Result<Page<Repository>> {
+            let page = scan_page(
+                self.inner.kv.as_ref(),
+                &keys::repo_prefix(),
+                request,
+                |_, _| Ok(true),
+            )
+            .await?;
+            let mut items = Vec::with_capacity(page.items.len());
+            for (_, value) in page.items {
+                items.push(encoding::decode(&value, "repository")?);
             }
-            let end = crate::kv::prefix_end(&prefix);
-            let rows = self.inner.kv.scan(&start, &end, limit).await?;
-            rows.iter()
-                .map(|(_, v)| encoding::decode(v, "repository"))
-                .collect()
+            Ok(Page {
+                items,
+                has_more: page.has_more,
+            })
         }
 
         /// Delete a repository's metadata. Its objects stay in the storage namespace.

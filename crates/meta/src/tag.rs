@@ -4,7 +4,8 @@ use crate::commit::CommitId;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys;
-use crate::kv::{KvExt, WriteBatch, prefix_end};
+use crate::kv::{KvExt, WriteBatch};
+use crate::page::{Page, PageRequest, scan_page};
 use crate::repo::validate_ref_name;
 
 /// A tag.
@@ -67,35 +68,24 @@ impl Engine {
         Ok(())
     }
 
-    /// Tags in name order, strictly after `after`, at most `limit`.
-    pub async fn list_tags(
-        &self,
-        repo: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Tag>> {
+    /// A page of tags in name order, the prefix applied while scanning.
+    pub async fn list_tags(&self, repo: &str, request: &PageRequest) -> Result<Page<Tag>> {
         let repo = self.repository(repo).await?;
-        let prefix = keys::tag_prefix(&repo.instance);
-        let start = match after {
-            Some(a) => {
-                let mut s = keys::tag(&repo.instance, a);
-                s.push(0);
-                s
-            }
-            None => prefix.clone(),
-        };
-        let rows = self
-            .inner
-            .kv
-            .scan(&start, &prefix_end(&prefix), limit)
-            .await?;
-        rows.into_iter()
-            .map(|(k, v)| {
-                Ok(Tag {
-                    name: String::from_utf8_lossy(&k[prefix.len()..]).into_owned(),
-                    commit: String::from_utf8(v).map_err(|_| Error::corrupt("tag target"))?,
-                })
-            })
-            .collect()
+        let page = scan_page(
+            self.inner.kv.as_ref(),
+            &keys::tag_prefix(&repo.instance),
+            request,
+            |_, _| Ok(true),
+        )
+        .await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for (name, value) in page.items {
+            let commit = String::from_utf8(value).map_err(|_| Error::corrupt("tag target"))?;
+            items.push(Tag { name, commit });
+        }
+        Ok(Page {
+            items,
+            has_more: page.has_more,
+        })
     }
 }

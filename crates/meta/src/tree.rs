@@ -571,6 +571,31 @@ mod tests {
         out
     }
 
+    /// A damaged node (an inner node with no children, here the root) is a `Corrupt`
+    /// error for every reader, never a panic.
+    #[tokio::test]
+    async fn an_empty_inner_node_is_corrupt_not_a_panic() {
+        let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new());
+        let store = TreeStore::new(kv.clone(), 4);
+        let bad = Node::Inner {
+            level: 1,
+            children: Vec::new(),
+        };
+        let (id, bytes) = bad.encode_with_id();
+        store_records(kv.as_ref(), &[(keys::range("r", &id), bytes)]).await;
+        let err = store.get("r", &id, "a").await.unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
+        let err = match TreeCursor::open(&store, "r", &id).await {
+            Ok(mut c) => c.seek(b"a").await.unwrap_err(),
+            Err(e) => e,
+        };
+        assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
+        let Err(err) = store.apply("r", &id, &[put("a", 1)]).await else {
+            panic!("applying a change to a damaged tree succeeded");
+        };
+        assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
+    }
+
     async fn setup(average: u64) -> (Arc<dyn Kv>, TreeStore, String) {
         let kv: Arc<dyn Kv> = Arc::new(MemoryKv::new());
         let store = TreeStore::new(kv.clone(), average);

@@ -279,3 +279,115 @@ async fn concurrent_commits_on_one_branch() {
         );
     }
 }
+
+/// Commits on main racing merges into main: every write committed on main and every
+/// merged file ends up on main, and every commit that was acknowledged stays reachable
+/// from main's head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commits_racing_merges_into_one_branch_lose_nothing() {
+    for (engine, _dir) in engines().await {
+        let mut handles = Vec::new();
+        for t in 0..3 {
+            // Committers: write to main and commit it, over and over.
+            let engine = engine.clone();
+            handles.push(tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for i in 0..8 {
+                    let p = format!("direct-{t}/{i}");
+                    engine
+                        .stage_entry("repo", "main", &p, entry(&p), &WriteCondition::Always)
+                        .await
+                        .unwrap();
+                    match engine
+                        .commit("repo", "main", CommitRequest::new("direct", "t"))
+                        .await
+                    {
+                        Ok((id, _)) => acknowledged.push(id),
+                        Err(e) if matches!(e.kind(), ErrorKind::Invalid | ErrorKind::Conflict) => {}
+                        Err(e) => panic!("commit: {e}"),
+                    }
+                }
+                acknowledged
+            }));
+        }
+        for t in 0..3 {
+            // Mergers: work on a branch, merge it into main, over and over.
+            let engine = engine.clone();
+            handles.push(tokio::spawn(async move {
+                let branch = format!("feature-{t}");
+                engine.create_branch("repo", &branch, "main").await.unwrap();
+                let mut acknowledged = Vec::new();
+                for round in 0..3 {
+                    let p = format!("{branch}/file-{round}");
+                    engine
+                        .stage_entry("repo", &branch, &p, entry(&p), &WriteCondition::Always)
+                        .await
+                        .unwrap();
+                    let (c, _) = engine
+                        .commit("repo", &branch, CommitRequest::new("work", "t"))
+                        .await
+                        .unwrap();
+                    acknowledged.push(c);
+                    // Main has uncommitted writes now and then (a Conflict): try again.
+                    loop {
+                        match engine
+                            .merge("repo", &branch, "main", MergeRequest::default())
+                            .await
+                        {
+                            Ok((id, _)) => {
+                                acknowledged.push(id);
+                                break;
+                            }
+                            Err(e) if e.kind() == ErrorKind::Conflict => {
+                                tokio::time::sleep(std::time::Duration::from_millis(1)).await
+                            }
+                            Err(e) => panic!("merge: {e}"),
+                        }
+                    }
+                }
+                acknowledged
+            }));
+        }
+        let mut acknowledged = HashSet::new();
+        for h in handles {
+            acknowledged.extend(h.await.unwrap());
+        }
+        match engine
+            .commit("repo", "main", CommitRequest::new("rest", "t"))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Invalid => {}
+            Err(e) => panic!("{e}"),
+        }
+        let page = engine
+            .list_objects(
+                "repo",
+                "main",
+                &ListOptions {
+                    limit: 1000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 3 * 8 + 3 * 3, "every write is on main");
+        let log = engine
+            .log(
+                "repo",
+                "main",
+                &LogOptions {
+                    limit: 100_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let reachable: HashSet<String> = log.commits.iter().map(|(id, _)| id.clone()).collect();
+        let lost: Vec<_> = acknowledged.difference(&reachable).collect();
+        assert!(
+            lost.is_empty(),
+            "acknowledged commits not reachable: {lost:?}"
+        );
+    }
+}

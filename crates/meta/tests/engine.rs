@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use sluice_meta::{
     ChangeKind, CommitRequest, DiffOptions, ErrorDetail, ErrorKind, ListItem, ListOptions,
-    LogOptions, MergeRequest, MergeStrategy, PutOptions, WriteCondition,
+    LogOptions, MergeRequest, MergeStrategy, PageRequest, PutOptions, WriteCondition,
 };
 
 #[tokio::test]
@@ -39,9 +39,10 @@ async fn repositories() {
         .await
         .unwrap();
     let names: Vec<_> = engine
-        .list_repositories(None, 100)
+        .list_repositories(&PageRequest::first(100))
         .await
         .unwrap()
+        .items
         .into_iter()
         .map(|r| r.name)
         .collect();
@@ -58,9 +59,10 @@ async fn repositories() {
         .unwrap();
     assert_eq!(
         engine
-            .list_branches("second", None, 10)
+            .list_branches("second", &PageRequest::first(10))
             .await
             .unwrap()
+            .items
             .len(),
         1
     );
@@ -239,9 +241,24 @@ async fn commits_log_and_refs() {
         ErrorKind::AlreadyExists
     );
     assert_eq!(contents(&engine, "v1").await, pairs(&[("x", "1")]));
-    assert_eq!(engine.list_tags("repo", None, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        engine
+            .list_tags("repo", &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
     engine.delete_tag("repo", "v1").await.unwrap();
-    assert!(engine.list_tags("repo", None, 10).await.unwrap().is_empty());
+    assert!(
+        engine
+            .list_tags("repo", &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 
     let log = engine
         .log("repo", "main", &LogOptions::default())
@@ -714,15 +731,17 @@ async fn garbage_collection() {
     let report = engine.collect_garbage("repo", &opts).await.unwrap();
     assert_eq!(report.deleted, 1, "{report:?}");
     assert_eq!(contents(&engine, "main").await.len(), 3);
-    // The grace period protects young files; inline objects need none (they are written
-    // with their entry) and go as soon as nothing reaches them.
+    // The grace period protects young objects, files and inline ones alike; past it,
+    // both go.
     put(&engine, "main", "small-staged", "tiny").await;
     engine.reset_branch("repo", "main").await.unwrap();
     let report = engine
         .collect_garbage("repo", &GcOptions::default())
         .await
         .unwrap();
-    assert_eq!((report.deleted, report.too_young), (1, 1), "{report:?}");
+    assert_eq!((report.deleted, report.too_young), (0, 2), "{report:?}");
+    let report = engine.collect_garbage("repo", &opts).await.unwrap();
+    assert_eq!((report.deleted, report.too_young), (2, 0), "{report:?}");
 }
 
 #[tokio::test]
@@ -780,4 +799,204 @@ async fn protected_branches_change_only_by_merge() {
     );
     engine.set_branch_protection("repo", vec![]).await.unwrap();
     put(&engine, "main", "c", "3").await;
+}
+
+/// A hook that counts its calls and, on its first, makes the destination's branch record
+/// change under the merge without moving its head (a commit with nothing to commit seals
+/// and restores the staging area), so the merge loses its compare-and-swap once.
+struct CountingHook {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl sluice_meta::MergeHook for CountingHook {
+    async fn pre_merge(
+        &self,
+        engine: &sluice_meta::Engine,
+        context: &sluice_meta::MergeContext,
+    ) -> Result<(), sluice_meta::MergeRefusal> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n == 0 {
+            let _ = engine
+                .commit(
+                    &context.repository,
+                    &context.destination_branch,
+                    CommitRequest::new("nothing", "racer"),
+                )
+                .await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn merge_checks_run_once_when_only_the_pointer_move_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = std::sync::Arc::new(CountingHook {
+        calls: Default::default(),
+    });
+    let engine = sluice_meta::Engine::builder(
+        std::sync::Arc::new(sluice_meta::kv::memory::MemoryKv::new()),
+        dir.path().join("storage"),
+    )
+    .with_merge_hook(hook.clone())
+    .build();
+    engine
+        .create_repository("repo", "local://repo", "main")
+        .await
+        .unwrap();
+    put(&engine, "main", "a", "1").await;
+    commit(&engine, "main", "a").await;
+    engine.create_branch("repo", "dev", "main").await.unwrap();
+    put(&engine, "dev", "b", "2").await;
+    commit(&engine, "dev", "b").await;
+    let (id, merged) = engine
+        .merge("repo", "dev", "main", MergeRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        hook.calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the checks ran again for the same source and destination"
+    );
+    assert_eq!(merged.parents.len(), 2);
+    assert_eq!(engine.get_commit("repo", "main").await.unwrap().0, id);
+    assert_eq!(contents(&engine, "main").await.len(), 2);
+}
+
+/// Branch and tag pages with a prefix, across several pages: every match once, no short
+/// page while matches remain (the API used to filter after paging).
+#[tokio::test]
+async fn branch_and_tag_pages_apply_the_prefix_before_paging() {
+    let (engine, _dir) = engine().await;
+    put(&engine, "main", "a", "1").await;
+    commit(&engine, "main", "a").await;
+    for i in 0..25 {
+        engine
+            .create_branch("repo", &format!("aaa-{i:02}"), "main")
+            .await
+            .unwrap();
+        engine
+            .create_branch("repo", &format!("feature-{i:02}"), "main")
+            .await
+            .unwrap();
+        engine
+            .create_tag("repo", &format!("v{i:02}"), "main")
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let request = PageRequest::first(4)
+            .with_prefix("feature-")
+            .with_after(after.clone());
+        let page = engine.list_branches("repo", &request).await.unwrap();
+        assert!(
+            page.items.len() == 4 || !page.has_more,
+            "short page {page:?}"
+        );
+        after = page.items.last().map(|b| b.name.clone());
+        seen.extend(page.items.into_iter().map(|b| b.name));
+        if !page.has_more {
+            break;
+        }
+    }
+    let want: Vec<String> = (0..25).map(|i| format!("feature-{i:02}")).collect();
+    assert_eq!(seen, want);
+    let tags = engine
+        .list_tags("repo", &PageRequest::first(3).with_prefix("v1"))
+        .await
+        .unwrap();
+    let names: Vec<_> = tags.items.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!((names, tags.has_more), (vec!["v10", "v11", "v12"], true));
+}
+
+/// Files in the repository's storage namespace (the test engine keeps it under
+/// `storage/repo`).
+fn stored_files(dir: &std::path::Path) -> usize {
+    fn walk(p: &std::path::Path, n: &mut usize) {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, n);
+            } else {
+                *n += 1;
+            }
+        }
+    }
+    let mut n = 0;
+    walk(&dir.join("storage").join("repo").join("data"), &mut n);
+    n
+}
+
+/// A write that is refused (protected branch, missing branch, failed condition, whether
+/// found before the bytes move or only when staging) leaves no file behind.
+#[tokio::test]
+async fn refused_writes_leave_no_bytes() {
+    let (engine, dir) = engine().await;
+    let big = vec![7u8; 100 * 1024];
+    engine
+        .put_bytes("repo", "main", "there", big.clone(), PutOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(stored_files(dir.path()), 1);
+    engine
+        .create_branch("repo", "locked", "main")
+        .await
+        .unwrap();
+    engine
+        .set_branch_protection("repo", vec!["locked".into()])
+        .await
+        .unwrap();
+    let if_absent = PutOptions {
+        condition: WriteCondition::IfAbsent,
+        ..Default::default()
+    };
+    let refusals = [
+        engine
+            .put_bytes("repo", "locked", "x", big.clone(), PutOptions::default())
+            .await
+            .unwrap_err()
+            .kind(),
+        engine
+            .put_bytes("repo", "nope", "x", big.clone(), PutOptions::default())
+            .await
+            .unwrap_err()
+            .kind(),
+        engine
+            .put_bytes("repo", "main", "there", big.clone(), if_absent.clone())
+            .await
+            .unwrap_err()
+            .kind(),
+    ];
+    assert_eq!(
+        refusals,
+        [
+            ErrorKind::Forbidden,
+            ErrorKind::NotFound,
+            ErrorKind::PreconditionFailed
+        ]
+    );
+    assert_eq!(stored_files(dir.path()), 1, "a refused write left bytes");
+    // Refused only at staging (the bytes were written first, as S3 does when checksums
+    // arrive in trailers): the bytes go too.
+    let store = engine.namespace_store("repo").await.unwrap();
+    let written = store
+        .write_or_inline(futures::stream::once(async {
+            Ok(bytes::Bytes::from(vec![1u8; 100 * 1024]))
+        }))
+        .await
+        .unwrap();
+    assert_eq!(stored_files(dir.path()), 2);
+    let err = engine
+        .stage_written("repo", "main", "there", written, if_absent)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PreconditionFailed);
+    assert_eq!(
+        stored_files(dir.path()),
+        1,
+        "the refused write's bytes stayed"
+    );
 }

@@ -41,8 +41,12 @@ pub struct CountReport {
     pub row_groups: u64,
     /// Objects under the prefix that are not data files (markers, hidden files, other formats).
     pub skipped_objects: u64,
-    /// Whether every row was decoded and checked against its footer.
+    /// True only when verification was asked for and every data file under the prefix was
+    /// decoded and agreed with its footer: one problem makes it false.
     pub verified: bool,
+    /// Data files decoded row by row and found to agree with their footers (0 unless
+    /// verification was asked for).
+    pub verified_files: u64,
     /// Files that could not be read, or whose data disagrees with their footer; their rows
     /// are not in `rows`.
     pub problems: Vec<FileProblem>,
@@ -123,7 +127,6 @@ pub async fn survey(
         reference: reference.to_string(),
         prefix: prefix.clone(),
         skipped_objects: skipped,
-        verified: verify,
         ..CountReport::default()
     };
     let opened = open_all(&store, data_files).await;
@@ -166,6 +169,10 @@ pub async fn survey(
         report.row_groups += open.parquet().num_row_groups() as u64;
     }
     report.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    if verify {
+        report.verified_files = report.files;
+        report.verified = report.problems.is_empty();
+    }
     Ok(Survey {
         report,
         files: good,

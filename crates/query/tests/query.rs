@@ -170,7 +170,10 @@ async fn counts_come_from_footers_and_skip_what_spark_skips() {
     let v = sluice_query::count(&lake.engine, "lake", "main", "reviews/", true)
         .await
         .unwrap();
-    assert_eq!((v.rows, v.files, v.verified), (6000, 3, true));
+    assert_eq!(
+        (v.rows, v.files, v.verified, v.verified_files),
+        (6000, 3, true, 3)
+    );
     let one = sluice_query::count(
         &lake.engine,
         "lake",
@@ -233,6 +236,9 @@ async fn corrupt_and_truncated_files_are_reported_by_path() {
     let bad: Vec<&str> = v.problems.iter().map(|p| p.path.as_str()).collect();
     assert!(bad.contains(&"t/damaged.parquet"), "{v:?}");
     assert_eq!((v.rows, v.files), (4000, 1));
+    // Verification failed for some files: the report must not say it succeeded.
+    assert_eq!((v.verified, v.verified_files), (false, 1), "{v:?}");
+    assert!(!c.verified, "a count without verification verifies nothing");
 }
 
 #[tokio::test]
@@ -597,11 +603,16 @@ async fn the_gate_refuses_duplicates_and_records_its_runs() {
         "destination untouched"
     );
 
-    let (runs, _) = lake
+    let runs = lake
         .engine
-        .list_action_runs("lake", None, 10)
+        .list_action_runs(
+            "lake",
+            &sluice_meta::PageRequest::first(10),
+            &sluice_meta::RunFilter::default(),
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].1["status"], "failed");
 
@@ -611,11 +622,16 @@ async fn the_gate_refuses_duplicates_and_records_its_runs() {
         .await;
     lake.commit("fresh").await;
     lake.merge_into_main("fresh").await.unwrap();
-    let (runs, _) = lake
+    let runs = lake
         .engine
-        .list_action_runs("lake", None, 10)
+        .list_action_runs(
+            "lake",
+            &sluice_meta::PageRequest::first(10),
+            &sluice_meta::RunFilter::default(),
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0].1["status"], "completed");
 }

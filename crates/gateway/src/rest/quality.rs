@@ -4,6 +4,7 @@
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sluice_meta::{PageRequest, RunFilter};
 use sluice_query::{CompareOptions, DuplicateOptions};
 
 use super::{Answer, ApiError, Call, Reply, not_found, pagination, read_json};
@@ -86,16 +87,15 @@ pub(crate) async fn quality(call: Call) -> Answer {
         (&Method::GET, [_, repo, "actions", "runs"]) => {
             let amount = call.query.amount()?;
             let after = call.query.get("after");
-            let (runs, has_more) = engine.list_action_runs(repo, after, amount).await?;
-            let branch = call.query.get("branch");
-            let commit = call.query.get("commit");
-            let next = runs.last().map(|(id, _)| id.clone());
-            let results: Vec<Value> = runs
-                .into_iter()
-                .map(|(_, run)| summary(&run))
-                .filter(|r| branch.is_none_or(|b| r["branch"] == b))
-                .filter(|r| commit.is_none_or(|c| r["commit_id"] == c))
-                .collect();
+            let filter = RunFilter {
+                branch: call.query.get("branch").map(str::to_string),
+                commit: call.query.get("commit").map(str::to_string),
+            };
+            let request = PageRequest::first(amount).with_after(after);
+            let page = engine.list_action_runs(repo, &request, &filter).await?;
+            let has_more = page.has_more;
+            let next = page.items.last().map(|(id, _)| id.clone());
+            let results: Vec<Value> = page.items.iter().map(|(_, run)| summary(run)).collect();
             Ok(Reply::Json(
                 StatusCode::OK,
                 json!({ "pagination": pagination(has_more, next.as_deref(), results.len(), amount), "results": results }),

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_meta::{
     ChangeKind, CommitRequest, DiffEntry, DiffOptions, LogOptions, MergeRequest, MergeStrategy,
+    PageRequest,
 };
 
 use super::{Answer, ApiError, Call, Reply, not_found, pagination, read_json};
@@ -117,13 +118,11 @@ pub(super) async fn refs(call: Call) -> Answer {
     let after = call.query.get("after").map(str::to_string);
     match (&call.method, segs.as_slice()) {
         (&Method::GET, [_, repo, "branches"]) => {
-            let mut branches = engine
-                .list_branches(repo, after.as_deref(), amount + 1)
-                .await?;
-            let prefix = call.query.get("prefix").unwrap_or("");
-            branches.retain(|b| b.name.starts_with(prefix));
-            let has_more = branches.len() > amount;
-            branches.truncate(amount);
+            let request = PageRequest::first(amount)
+                .with_prefix(call.query.get("prefix").unwrap_or(""))
+                .with_after(after);
+            let page = engine.list_branches(repo, &request).await?;
+            let (branches, has_more) = (page.items, page.has_more);
             let next = branches.last().map(|b| b.name.clone());
             let results: Vec<Value> = branches
                 .iter()
@@ -321,9 +320,11 @@ pub(super) async fn refs(call: Call) -> Answer {
             Ok(Reply::Empty(StatusCode::NO_CONTENT))
         }
         (&Method::GET, [_, repo, "tags"]) => {
-            let tags = engine.list_tags(repo, after.as_deref(), amount + 1).await?;
-            let has_more = tags.len() > amount;
-            let tags = &tags[..tags.len().min(amount)];
+            let request = PageRequest::first(amount)
+                .with_prefix(call.query.get("prefix").unwrap_or(""))
+                .with_after(after);
+            let page = engine.list_tags(repo, &request).await?;
+            let (tags, has_more) = (page.items, page.has_more);
             let next = tags.last().map(|t| t.name.clone());
             let results: Vec<Value> = tags
                 .iter()

@@ -3,7 +3,7 @@
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_meta::Repository;
+use sluice_meta::{PageRequest, Repository};
 
 use super::{Answer, ApiError, Call, Reply, not_found, pagination, read_json};
 
@@ -75,12 +75,11 @@ pub(super) async fn repositories(call: Call) -> Answer {
             let amount = call.query.amount()?;
             let prefix = call.query.get("prefix").unwrap_or("").to_string();
             let after = call.query.get("after").map(str::to_string);
-            let mut repos = engine
-                .list_repositories(after.as_deref(), usize::MAX)
-                .await?;
-            repos.retain(|r| r.name.starts_with(&prefix));
-            let has_more = repos.len() > amount;
-            repos.truncate(amount);
+            let request = PageRequest::first(amount)
+                .with_prefix(prefix)
+                .with_after(after);
+            let page = engine.list_repositories(&request).await?;
+            let (repos, has_more) = (page.items, page.has_more);
             let next = repos.last().map(|r| r.name.clone());
             let results: Vec<Value> = repos.iter().map(repository_json).collect();
             Ok(Reply::Json(

@@ -17,9 +17,10 @@ impl SluiceS3 {
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let repos = self
             .engine
-            .list_repositories(None, usize::MAX)
+            .list_repositories(&sluice_meta::PageRequest::all())
             .await
-            .map_err(on(Resource::Bucket))?;
+            .map_err(on(Resource::Bucket))?
+            .items;
         let buckets = repos
             .into_iter()
             .map(|r| Bucket {
@@ -85,9 +86,10 @@ impl SluiceS3 {
         // Only an empty repository: no object on any branch, committed or not.
         let branches = self
             .engine
-            .list_branches(name, None, usize::MAX)
+            .list_branches(name, &sluice_meta::PageRequest::all())
             .await
-            .map_err(on(Resource::Bucket))?;
+            .map_err(on(Resource::Bucket))?
+            .items;
         for b in branches {
             let page = self
                 .engine

@@ -191,9 +191,10 @@ impl SluiceS3 {
     async fn list_root(&self, ask: &Ask<'_>) -> S3Result<Found> {
         let mut roots: Vec<String> = self
             .engine
-            .list_branches(ask.bucket, None, usize::MAX)
+            .list_branches(ask.bucket, &sluice_meta::PageRequest::all())
             .await
             .map_err(on(Resource::Bucket))?
+            .items
             .into_iter()
             .map(|b| format!("{}/", b.name))
             .filter(|r| r.starts_with(ask.prefix))

@@ -334,9 +334,10 @@ impl SluiceS3 {
             vec![rp.reference.to_string()]
         } else {
             self.engine
-                .list_branches(&input.bucket, None, usize::MAX)
+                .list_branches(&input.bucket, &sluice_meta::PageRequest::all())
                 .await
                 .map_err(on(Resource::Bucket))?
+                .items
                 .into_iter()
                 .map(|b| b.name)
                 .collect()
