@@ -621,3 +621,41 @@ pub async fn fs(api: &Api, cmd: FsCmd, json_out: bool) -> Result<(), ClientError
     }
     Ok(())
 }
+
+/// `sluice gc REPO`: one collection, its report printed.
+pub async fn gc(
+    api: &Api,
+    repo: String,
+    dry_run: bool,
+    grace_seconds: Option<u64>,
+    json_out: bool,
+) -> Result<(), ClientError> {
+    let name = if repo.starts_with("sluice://") {
+        Address::parse(&repo)?.repo
+    } else {
+        repo
+    };
+    let mut body = json!({ "dry_run": dry_run });
+    if let Some(g) = grace_seconds {
+        body["grace_seconds"] = json!(g);
+    }
+    let v = api
+        .json(
+            api.request(Method::POST, &format!("/repositories/{}/gc", enc(&name)))
+                .json(&body),
+        )
+        .await?;
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    print(json_out, &v, || {
+        format!(
+            "{} {} object(s) ({} bytes) of {name}; examined {}, reachable {}, kept as too young {}",
+            if dry_run { "would delete" } else { "deleted" },
+            n("deleted"),
+            n("deleted_bytes"),
+            n("examined"),
+            n("reachable"),
+            n("too_young"),
+        )
+    });
+    Ok(())
+}

@@ -113,6 +113,17 @@ enum Command {
     /// Pre-merge action runs.
     #[command(subcommand)]
     Actions(quality::ActionsCmd),
+    /// Delete the objects of REPO (sluice://REPO or REPO) that no commit, branch, tag or
+    /// upload reaches any more, once they are older than the grace period.
+    Gc {
+        repo: String,
+        /// Report what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep objects younger than this many seconds [default: 21600, six hours].
+        #[arg(long)]
+        grace_seconds: Option<u64>,
+    },
 }
 
 fn main() {
@@ -174,6 +185,11 @@ fn client_command(endpoint: &str, json: bool, command: Command) -> Result<(), cl
                 max_rows,
             } => quality::sql(&api, reference, query, max_rows, json).await,
             Command::Actions(c) => quality::actions(&api, c, json).await,
+            Command::Gc {
+                repo,
+                dry_run,
+                grace_seconds,
+            } => commands::gc(&api, repo, dry_run, grace_seconds, json).await,
         }
     })
 }

@@ -31,6 +31,17 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<String>,
     domain: Option<String>,
+    gc: Option<GcConfig>,
+}
+
+/// `[gc]`: collect every repository's garbage periodically (off unless configured).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GcConfig {
+    /// Seconds between collections.
+    interval_seconds: u64,
+    /// Objects younger than this are kept [default: 21600, six hours].
+    grace_seconds: Option<u64>,
 }
 
 /// Errors of `sluice run`, each one line for the terminal.
@@ -52,6 +63,8 @@ pub enum RunError {
     Runtime(std::io::Error),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("[gc] interval_seconds must be at least 1")]
+    GcInterval,
 }
 
 pub fn run(args: RunArgs) -> Result<(), RunError> {
@@ -78,6 +91,9 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
     let addr: SocketAddr = listen
         .parse()
         .map_err(|e| RunError::Listen(listen.clone(), e))?;
+    if file.gc.as_ref().is_some_and(|g| g.interval_seconds == 0) {
+        return Err(RunError::GcInterval);
+    }
 
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -104,6 +120,9 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         KeyOrigin::Environment => {
             tracing::info!(access_key_id = %keys.access_key_id, "admin key pair taken from the environment")
         }
+        KeyOrigin::Replaced => {
+            tracing::warn!(access_key_id = %keys.access_key_id, "admin key pair taken from the environment, replacing the stored one; the old pair no longer works")
+        }
         KeyOrigin::Stored => {
             tracing::info!(access_key_id = %keys.access_key_id, "admin key pair loaded")
         }
@@ -125,11 +144,53 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         // The line tests and scripts wait for; it names the real port when listen used :0.
         println!("Sluice listening on http://{local}");
         tracing::info!(data_dir = %data_dir.display(), %local, "serving");
+        if let Some(gc) = file.gc.clone() {
+            tokio::spawn(collect_periodically(engine.clone(), gc));
+        }
         let app = sluice_gateway::App::new(engine, keys, &domain);
         sluice_gateway::server::serve(listener, app, shutdown_signal())
             .await
             .map_err(RunError::Serve)
     })
+}
+
+/// Collect every repository's garbage every `interval_seconds`, logging each report; a
+/// failure is logged and the next round tries again.
+async fn collect_periodically(engine: sluice_meta::Engine, config: GcConfig) {
+    let mut options = sluice_meta::GcOptions::default();
+    if let Some(g) = config.grace_seconds {
+        options.grace = std::time::Duration::from_secs(g);
+    }
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(config.interval_seconds));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await; // the first tick is immediate: wait one interval first
+    loop {
+        ticker.tick().await;
+        let repos = match engine
+            .list_repositories(&sluice_meta::PageRequest::all())
+            .await
+        {
+            Ok(page) => page.items,
+            Err(e) => {
+                tracing::warn!(error = %e, "periodic gc: cannot list repositories");
+                continue;
+            }
+        };
+        for repo in repos {
+            match engine.collect_garbage(&repo.name, &options).await {
+                Ok(r) => tracing::info!(
+                    repository = %repo.name,
+                    examined = r.examined,
+                    reachable = r.reachable,
+                    deleted = r.deleted,
+                    deleted_bytes = r.deleted_bytes,
+                    too_young = r.too_young,
+                    "periodic gc"
+                ),
+                Err(e) => tracing::warn!(repository = %repo.name, error = %e, "periodic gc failed"),
+            }
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

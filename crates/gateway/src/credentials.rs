@@ -1,6 +1,8 @@
 //! The admin key pair: created on first start (from `SLUICE_ACCESS_KEY_ID` and
 //! `SLUICE_SECRET_ACCESS_KEY`, or generated), stored in the data dir with mode 0600, reused
-//! by later starts. The secret is never logged.
+//! by later starts. A later start with both variables set to another pair replaces the
+//! stored one (clients that use the variables must not be refused). The secret is never
+//! logged.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,8 @@ pub enum KeyOrigin {
     Stored,
     /// Taken from the environment on first start.
     Environment,
+    /// Taken from the environment, replacing a different stored pair.
+    Replaced,
     /// Generated on first start; print it once.
     Generated,
 }
@@ -103,28 +107,32 @@ pub fn load_or_create(
         path: path.clone(),
         source,
     };
-    match std::fs::read(&path) {
+    let stored: Option<KeyPair> = match std::fs::read(&path) {
         Ok(bytes) => {
-            let pair: KeyPair =
+            Some(
                 serde_json::from_slice(&bytes).map_err(|e| CredentialsError::Invalid {
                     path: path.clone(),
                     message: e.to_string(),
-                })?;
-            return Ok((pair, KeyOrigin::Stored));
+                })?,
+            )
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(io(e)),
-    }
-    let (pair, origin) = match from_env {
-        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => (
-            KeyPair {
-                access_key_id: id,
-                secret_access_key: secret,
-            },
-            KeyOrigin::Environment,
-        ),
-        (None, None) => (generate(), KeyOrigin::Generated),
+    };
+    let from_env = match from_env {
+        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Some(KeyPair {
+            access_key_id: id,
+            secret_access_key: secret,
+        }),
+        (None, None) => None,
         _ => return Err(CredentialsError::HalfSet),
+    };
+    let (pair, origin) = match (stored, from_env) {
+        (Some(stored), None) => return Ok((stored, KeyOrigin::Stored)),
+        (Some(stored), Some(env)) if stored == env => return Ok((stored, KeyOrigin::Stored)),
+        (Some(_), Some(env)) => (env, KeyOrigin::Replaced),
+        (None, Some(env)) => (env, KeyOrigin::Environment),
+        (None, None) => (generate(), KeyOrigin::Generated),
     };
     std::fs::create_dir_all(data_dir).map_err(io)?;
     let tmp = path.with_extension("json.tmp");
@@ -165,9 +173,36 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let (b, origin) = load_or_create(dir.path(), (Some("X".into()), Some("Y".into()))).unwrap();
+        let (b, origin) = load_or_create(dir.path(), (None, None)).unwrap();
         assert_eq!((b, origin), (a.clone(), KeyOrigin::Stored));
         assert!(!format!("{a:?}").contains(&a.secret_access_key));
+    }
+
+    /// Variables set to another pair on a later start win, and are stored for the next.
+    #[test]
+    fn environment_replaces_a_stored_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _) = load_or_create(dir.path(), (None, None)).unwrap();
+        let same = (
+            Some(a.access_key_id.clone()),
+            Some(a.secret_access_key.clone()),
+        );
+        assert_eq!(
+            load_or_create(dir.path(), same).unwrap(),
+            (a.clone(), KeyOrigin::Stored)
+        );
+        let (b, origin) = load_or_create(dir.path(), (Some("X".into()), Some("Y".into()))).unwrap();
+        assert_eq!(origin, KeyOrigin::Replaced);
+        assert_eq!(
+            (b.access_key_id.as_str(), b.secret_access_key.as_str()),
+            ("X", "Y")
+        );
+        let (c, origin) = load_or_create(dir.path(), (None, None)).unwrap();
+        assert_eq!((c, origin), (b, KeyOrigin::Stored));
+        assert!(matches!(
+            load_or_create(dir.path(), (Some("X".into()), Some(String::new()))),
+            Err(CredentialsError::HalfSet)
+        ));
     }
 
     #[test]

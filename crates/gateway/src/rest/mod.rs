@@ -3,6 +3,7 @@
 //! `{"message": ...}` with lakeFS's statuses. One module per resource: [`repos`],
 //! [`refs`] (branches, commits, log, diff, merge, tags) and [`objects`].
 
+mod gc;
 mod objects;
 mod quality;
 mod refs;
@@ -259,6 +260,7 @@ async fn route(engine: &Engine, keys: &KeyPair, req: Request<hyper::body::Incomi
         ["config"] | ["config", ..] | ["user"] => repos::config(call).await,
         ["repositories"] | ["repositories", _] => repos::repositories(call).await,
         _ if quality::is_quality(&segs) => quality::quality(call).await,
+        _ if gc::is_gc(&segs) => gc::gc(call).await,
         ["repositories", _, "objects" | "branches" | "refs", ..] if objects::is_objects(&segs) => {
             objects::objects(call).await
         }

@@ -38,7 +38,7 @@ fn prefix_json(path: &str) -> Value {
 }
 
 /// A single `bytes=a-b`, `bytes=a-` or `bytes=-n` range over `size` bytes.
-fn parse_range(header: &str, size: u64) -> Result<std::ops::Range<u64>, ApiError> {
+pub(crate) fn parse_range(header: &str, size: u64) -> Result<std::ops::Range<u64>, ApiError> {
     let bad = || {
         ApiError::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
@@ -55,7 +55,8 @@ fn parse_range(header: &str, size: u64) -> Result<std::ops::Range<u64>, ApiError
         (a, "") => a.parse::<u64>().map_err(|_| bad())?..size,
         (a, b) => {
             let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-            a..(b + 1).min(size)
+            // `b` may be any u64 (u64::MAX included): the end saturates at the size.
+            a..b.saturating_add(1).min(size)
         }
     };
     if r.start >= size || r.start >= r.end {
@@ -244,5 +245,56 @@ pub(super) async fn objects(call: Call) -> Answer {
             Ok(Reply::Json(StatusCode::CREATED, stats_json(&dest, &entry)))
         }
         _ => Err(not_found(&call.method, call.req.uri().path())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_largest_end_is_the_object_end() {
+        assert_eq!(
+            parse_range("bytes=0-18446744073709551615", 10).unwrap(),
+            0..10
+        );
+        assert_eq!(parse_range("bytes=3-", 10).unwrap(), 3..10);
+        assert_eq!(parse_range("bytes=-4", 10).unwrap(), 6..10);
+        assert_eq!(
+            parse_range("bytes=-18446744073709551615", 10).unwrap(),
+            0..10
+        );
+        assert!(parse_range("bytes=10-", 10).is_err());
+        assert!(parse_range("bytes=5-4", 10).is_err());
+        assert!(parse_range("bytes=0-0", 0).is_err());
+    }
+
+    proptest! {
+        /// Any header and any size: an error or a non-empty range inside the object,
+        /// never a panic.
+        #[test]
+        fn any_header_is_a_range_inside_the_object_or_an_error(
+            header in prop_oneof![
+                any::<String>(),
+                "bytes=[0-9]{0,21}-[0-9]{0,21}",
+                (any::<u64>(), any::<u64>()).prop_map(|(a, b)| format!("bytes={a}-{b}")),
+                any::<u64>().prop_map(|n| format!("bytes=-{n}")),
+                any::<u64>().prop_map(|n| format!("bytes={n}-")),
+            ],
+            size in prop_oneof![Just(0u64), Just(u64::MAX), any::<u64>(), 0u64..100],
+        ) {
+            if let Ok(r) = parse_range(&header, size) {
+                prop_assert!(r.start < r.end && r.end <= size, "{header} over {size}: {r:?}");
+            }
+        }
+
+        /// A well-formed range inside the object is answered exactly.
+        #[test]
+        fn a_range_inside_the_object_is_exact(size in 1u64..u64::MAX, a in any::<u64>(), b in any::<u64>()) {
+            let (a, b) = (a % size, b % size);
+            let (a, b) = (a.min(b), a.max(b));
+            prop_assert_eq!(parse_range(&format!("bytes={a}-{b}"), size).unwrap(), a..b + 1);
+        }
     }
 }
