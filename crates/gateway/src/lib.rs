@@ -70,7 +70,7 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for App {
             } else if ui::is_ui(&req) {
                 ui::handle(&app.ui, &app.engine, &app.keys, req).await
             } else {
-                app.s3.call(req.map(s3s::Body::from)).await?
+                s3::call(&app.s3, req).await?
             };
             // An error answered before the body was read leaves the body unsent (a client
             // waiting on `Expect: 100-continue` never sends it) or unread; either way the

@@ -21,6 +21,38 @@ use crate::repo::Repository;
 /// The largest part number S3 allows.
 pub const MAX_PART_NUMBER: u32 = 10_000;
 
+/// How long a completed upload stays answerable, in milliseconds: a client whose first
+/// Complete answer was lost retries it (the AWS SDKs do), and S3 answers the repeat with
+/// success and the same ETag. As long as the garbage collector's default grace period.
+pub const COMPLETED_UPLOAD_TTL_MS: i64 = 6 * 3600 * 1000;
+
+/// What a completed upload leaves behind, so that a repeated Complete gets the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedUpload {
+    /// The branch the object landed on.
+    pub branch: String,
+    /// The object's path.
+    pub path: String,
+    /// The parts the completion listed, by number and ETag.
+    pub parts: Vec<(u32, String)>,
+    /// The completed object's ETag.
+    pub etag: String,
+    /// Its size.
+    pub size: u64,
+    /// When the upload was completed, milliseconds since the Unix epoch.
+    pub completed_ms: i64,
+}
+
+/// `m/{repo}/{upload id}` -> the record of a completed upload. (A family of its own: the
+/// upload and part families are scanned and decoded as uploads and parts.)
+fn completed_key(repo: &str, id: &str) -> Vec<u8> {
+    format!("m/{repo}/{id}").into_bytes()
+}
+
+fn completed_prefix(repo: &str) -> Vec<u8> {
+    format!("m/{repo}/").into_bytes()
+}
+
 /// An upload in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Upload {
@@ -84,6 +116,24 @@ impl Engine {
             )
             .await?;
         Ok(upload)
+    }
+
+    /// The record of an upload completed less than [`COMPLETED_UPLOAD_TTL_MS`] ago.
+    pub async fn completed_upload(&self, repo: &str, id: &str) -> Result<CompletedUpload> {
+        let repo = self.repository(repo).await?;
+        let done: CompletedUpload = match self
+            .inner
+            .kv
+            .get(&completed_key(&repo.instance, id))
+            .await?
+        {
+            Some(bytes) => encoding::decode(&bytes, "completed upload")?,
+            None => return Err(Error::not_found(format!("upload {id:?}"))),
+        };
+        if self.now_ms() - done.completed_ms > COMPLETED_UPLOAD_TTL_MS {
+            return Err(Error::not_found(format!("upload {id:?}")));
+        }
+        Ok(done)
     }
 
     /// An upload in progress.
@@ -286,7 +336,18 @@ impl Engine {
         )
         .await?;
         let kept: Vec<&str> = chosen.iter().map(|p| p.address.as_str()).collect();
-        self.forget_upload(&repo, upload_id, stored.values(), &kept)
+        let done = CompletedUpload {
+            branch: upload.branch.clone(),
+            path: upload.path.clone(),
+            parts: parts
+                .iter()
+                .map(|(n, e)| (*n, e.trim_matches('"').to_string()))
+                .collect(),
+            etag: entry.etag.clone(),
+            size: entry.size,
+            completed_ms: entry.last_modified_ms,
+        };
+        self.forget_upload(&repo, upload_id, stored.values(), &kept, Some(&done))
             .await?;
         Ok(entry)
     }
@@ -296,21 +357,44 @@ impl Engine {
         let repo = self.repository(repo).await?;
         self.upload_of(&repo, upload_id).await?;
         let parts = self.parts_of(&repo, upload_id).await?;
-        self.forget_upload(&repo, upload_id, parts.iter(), &[])
+        self.forget_upload(&repo, upload_id, parts.iter(), &[], None)
             .await
     }
 
     /// Drop an upload's records, and the part objects that `kept` (the completed object's
-    /// pieces) does not name.
+    /// pieces) does not name; record its completion `done`, and drop completion records
+    /// that have expired.
     async fn forget_upload<'p>(
         &self,
         repo: &Repository,
         upload_id: &str,
         parts: impl Iterator<Item = &'p Part>,
         kept: &[&str],
+        done: Option<&CompletedUpload>,
     ) -> Result<()> {
         let mut batch = WriteBatch::new();
         batch.delete(keys::upload(&repo.instance, upload_id));
+        if let Some(done) = done {
+            batch.put(
+                completed_key(&repo.instance, upload_id),
+                encoding::encode(done),
+            );
+            // A few expired records go with each completion, so they never pile up.
+            let cutoff = self.now_ms() - COMPLETED_UPLOAD_TTL_MS;
+            let prefix = completed_prefix(&repo.instance);
+            for (k, v) in self
+                .inner
+                .kv
+                .scan(&prefix, &crate::kv::prefix_end(&prefix), 100)
+                .await?
+            {
+                let expired = !encoding::decode::<CompletedUpload>(&v, "completed upload")
+                    .is_ok_and(|c| c.completed_ms >= cutoff);
+                if expired {
+                    batch.delete(k);
+                }
+            }
+        }
         let parts: Vec<&Part> = parts.collect();
         for p in &parts {
             batch.delete(keys::part(&repo.instance, upload_id, p.number));

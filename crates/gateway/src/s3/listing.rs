@@ -75,6 +75,11 @@ impl Encoder {
     }
 }
 
+/// The delimiter asked for; an empty one is no delimiter (S3 neither applies nor echoes it).
+fn delimiter(d: &Option<String>) -> Option<&str> {
+    d.as_deref().filter(|d| !d.is_empty())
+}
+
 fn max_keys(requested: Option<i32>) -> S3Result<usize> {
     match requested {
         None => Ok(1000),
@@ -249,7 +254,7 @@ impl SluiceS3 {
             .list(Ask {
                 bucket: &input.bucket,
                 prefix: &prefix,
-                delimiter: input.delimiter.as_deref(),
+                delimiter: delimiter(&input.delimiter),
                 after,
                 max_keys: max,
             })
@@ -265,7 +270,7 @@ impl SluiceS3 {
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket.clone()),
             prefix: Some(enc.key(&prefix)),
-            delimiter: enc.opt(input.delimiter.as_deref()),
+            delimiter: enc.opt(delimiter(&input.delimiter)),
             max_keys: Some(max as i32),
             key_count: Some(key_count),
             is_truncated: Some(truncated),
@@ -296,7 +301,7 @@ impl SluiceS3 {
             .list(Ask {
                 bucket: &input.bucket,
                 prefix: &prefix,
-                delimiter: input.delimiter.as_deref(),
+                delimiter: delimiter(&input.delimiter),
                 after: input.marker.clone().filter(|m| !m.is_empty()),
                 max_keys: max,
             })
@@ -309,7 +314,7 @@ impl SluiceS3 {
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket.clone()),
             prefix: Some(enc.key(&prefix)),
-            delimiter: enc.opt(input.delimiter.as_deref()),
+            delimiter: enc.opt(delimiter(&input.delimiter)),
             marker: Some(enc.key(input.marker.as_deref().unwrap_or(""))),
             max_keys: Some(max as i32),
             is_truncated: Some(truncated),
@@ -339,7 +344,7 @@ impl SluiceS3 {
             .list(Ask {
                 bucket: &input.bucket,
                 prefix: &prefix,
-                delimiter: input.delimiter.as_deref(),
+                delimiter: delimiter(&input.delimiter),
                 after: input.key_marker.clone().filter(|m| !m.is_empty()),
                 max_keys: max,
             })
@@ -352,7 +357,7 @@ impl SluiceS3 {
         Ok(S3Response::new(ListObjectVersionsOutput {
             name: Some(input.bucket.clone()),
             prefix: Some(enc.key(&prefix)),
-            delimiter: enc.opt(input.delimiter.as_deref()),
+            delimiter: enc.opt(delimiter(&input.delimiter)),
             key_marker: enc.opt(input.key_marker.as_deref()),
             max_keys: Some(max as i32),
             is_truncated: Some(truncated),

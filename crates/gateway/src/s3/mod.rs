@@ -7,6 +7,7 @@ mod address;
 mod body;
 mod buckets;
 mod errors;
+mod front;
 mod listing;
 mod multipart;
 mod objects;
@@ -23,6 +24,7 @@ use sluice_meta::{Engine, Entry, ErrorKind, Repository};
 use crate::credentials::KeyPair;
 use address::{Hosts, split_key};
 use errors::{Resource, on};
+pub(crate) use front::call;
 
 /// Build the S3 service over `engine`.
 pub fn service(engine: Engine, keys: KeyPair, domain: &str) -> S3Service {
@@ -209,6 +211,12 @@ impl S3 for SluiceS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         self.op_get_object(req).await
+    }
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        self.op_get_object_attributes(req).await
     }
     async fn put_object(
         &self,

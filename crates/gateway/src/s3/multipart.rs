@@ -24,6 +24,30 @@ fn part_number(n: i32) -> S3Result<u32> {
         })
 }
 
+/// An `x-amz-copy-source-range`: S3 takes only `bytes=first-last`, wholly inside the
+/// source (no suffix or open ranges, no clamping as GET does).
+fn copy_range(value: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
+    let (first, last) = value
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(a, b)| Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?)))
+        .filter(|(a, b)| a <= b)
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+            )
+        })?;
+    if last >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "The x-amz-copy-source-range {value:?} is outside the source object of {size} bytes"
+        ));
+    }
+    Ok(first..last + 1)
+}
+
 fn upload_key(u: &Upload) -> String {
     format!("{}/{}", u.branch, u.path)
 }
@@ -60,12 +84,7 @@ impl SluiceS3 {
                 path,
                 PutOptions {
                     content_type: input.content_type.clone(),
-                    metadata: input
-                        .metadata
-                        .clone()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .collect(),
+                    metadata: super::objects::stored_metadata(input.metadata.clone(), &req.headers),
                     ..Default::default()
                 },
             )
@@ -91,8 +110,20 @@ impl SluiceS3 {
             ..
         } = req;
         let number = part_number(input.part_number)?;
-        self.upload_for(&input.bucket, &input.key, &input.upload_id)
+        let upload = self
+            .upload_for(&input.bucket, &input.key, &input.upload_id)
             .await?;
+        // A part for a branch that was protected or deleted since the upload began could
+        // never be completed: refuse it before its bytes move.
+        self.engine
+            .check_writable(
+                &input.bucket,
+                &upload.branch,
+                &upload.path,
+                &sluice_meta::WriteCondition::Always,
+            )
+            .await
+            .map_err(on(Resource::Object))?;
         let expect = body::expectations(
             &headers,
             input.content_md5.as_deref(),
@@ -149,24 +180,11 @@ impl SluiceS3 {
             input.copy_source_if_unmodified_since.as_ref(),
             false,
         )?;
-        let range = match &input.copy_source_range {
-            Some(r) => {
-                let parsed = Range::parse(r).map_err(|_| {
-                    s3_error!(
-                        InvalidArgument,
-                        "The x-amz-copy-source-range value must be of the form bytes=first-last"
-                    )
-                })?;
-                let checked = parsed.check(source.size).map_err(|_| {
-                    s3_error!(
-                        InvalidRange,
-                        "The x-amz-copy-source-range is outside the source object"
-                    )
-                })?;
-                Some(checked)
-            }
-            None => None,
-        };
+        let range = input
+            .copy_source_range
+            .as_deref()
+            .map(|r| copy_range(r, source.size))
+            .transpose()?;
         let part = self
             .engine
             .upload_part_copy(&input.bucket, &input.upload_id, number, &source, range)
@@ -187,8 +205,9 @@ impl SluiceS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        self.upload_for(&input.bucket, &input.key, &input.upload_id)
-            .await?;
+        let pending = self
+            .upload_for(&input.bucket, &input.key, &input.upload_id)
+            .await;
         let listed: Vec<(u32, String)> = input
             .multipart_upload
             .and_then(|m| m.parts)
@@ -216,6 +235,12 @@ impl SluiceS3 {
                 InvalidPartOrder,
                 "The list of parts was not in ascending order. Parts must be ordered by part number."
             ));
+        }
+        if let Err(e) = pending {
+            return self
+                .repeated_completion(&input.bucket, &input.key, &input.upload_id, &listed)
+                .await
+                .ok_or(e);
         }
         let stored: BTreeMap<u32, sluice_meta::Part> = self
             .engine
@@ -253,6 +278,28 @@ impl SluiceS3 {
             key: Some(input.key.clone()),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             e_tag: Some(etag(&entry.etag)),
+            ..Default::default()
+        }))
+    }
+
+    /// The answer to a Complete of an upload already completed with the same parts: the
+    /// same success, as S3 gives (a client whose first answer was lost retries).
+    async fn repeated_completion(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        listed: &[(u32, String)],
+    ) -> Option<S3Response<CompleteMultipartUploadOutput>> {
+        let done = self.engine.completed_upload(bucket, upload_id).await.ok()?;
+        if format!("{}/{}", done.branch, done.path) != key || done.parts != listed {
+            return None;
+        }
+        Some(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(bucket.to_string()),
+            key: Some(key.to_string()),
+            location: Some(format!("/{bucket}/{key}")),
+            e_tag: Some(etag(&done.etag)),
             ..Default::default()
         }))
     }

@@ -95,6 +95,73 @@ fn metadata_map(m: Option<HashMap<String, String>>) -> BTreeMap<String, String> 
     m.unwrap_or_default().into_iter().collect()
 }
 
+/// Headers S3 stores with an object and returns on GET and HEAD. They live in the entry's
+/// metadata map under [`SYSTEM_PREFIX`], which no `x-amz-meta-*` header can produce (a ':'
+/// cannot be part of a header name), so the stored encoding of entries stays as it is.
+const SYSTEM_HEADERS: [&str; 5] = [
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
+];
+
+/// The prefix of the metadata keys that hold [`SYSTEM_HEADERS`].
+const SYSTEM_PREFIX: &str = "sluice:";
+
+/// User metadata from `m` and the system headers of `headers`, as stored in an entry.
+/// `aws-chunked` is how the body was sent, not how the object is encoded: it is dropped
+/// from Content-Encoding.
+pub(crate) fn stored_metadata(
+    m: Option<HashMap<String, String>>,
+    headers: &HeaderMap,
+) -> BTreeMap<String, String> {
+    let mut out = metadata_map(m);
+    out.retain(|k, _| !k.starts_with(SYSTEM_PREFIX));
+    for name in SYSTEM_HEADERS {
+        let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        let value = if name == "content-encoding" {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+                .collect::<Vec<_>>()
+                .join(",")
+        } else {
+            value.to_string()
+        };
+        if !value.is_empty() {
+            out.insert(format!("{SYSTEM_PREFIX}{name}"), value);
+        }
+    }
+    out
+}
+
+/// The user metadata to return: the entry's, without the system headers.
+fn user_metadata(entry: &Entry) -> HashMap<String, String> {
+    entry
+        .metadata
+        .iter()
+        .filter(|(k, _)| !k.starts_with(SYSTEM_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A stored system header.
+fn system(entry: &Entry, name: &str) -> Option<String> {
+    entry
+        .metadata
+        .get(&format!("{SYSTEM_PREFIX}{name}"))
+        .cloned()
+}
+
+/// The stored Expires, as the date it was given.
+fn expires(entry: &Entry) -> Option<Timestamp> {
+    system(entry, "expires").and_then(|v| Timestamp::parse(TimestampFormat::HttpDate, &v).ok())
+}
+
 fn content_type(entry: &Entry) -> String {
     entry
         .content_type
@@ -153,7 +220,7 @@ fn byte_range(
                     .expect("infallible"),
                 format!("The requested partnumber {n} is not satisfiable"),
             );
-            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            e.set_status_code(http::StatusCode::BAD_REQUEST);
             return Err(e);
         };
         return Ok(if entry.parts.is_empty() {
@@ -164,7 +231,17 @@ fn byte_range(
     }
     match range {
         None => Ok(None),
-        Some(r) => Ok(Some(r.check(entry.size)?)),
+        Some(r) => {
+            let checked = r.check(entry.size)?;
+            // A suffix range of an empty object checks as 0..0: nothing is satisfiable.
+            if checked.is_empty() {
+                return Err(s3_error!(
+                    InvalidRange,
+                    "The requested range is not satisfiable"
+                ));
+            }
+            Ok(Some(checked))
+        }
     }
 }
 
@@ -214,24 +291,39 @@ impl SluiceS3 {
             content_type: Some(content_type(&entry)),
             e_tag: Some(etag(&entry.etag)),
             last_modified: Some(timestamp(entry.last_modified_ms)),
-            metadata: Some(entry.metadata.clone().into_iter().collect()),
+            metadata: Some(user_metadata(&entry)),
             parts_count: parts_count(&entry, input.part_number),
             checksum_crc32: s.crc32,
             checksum_crc32c: s.crc32c,
             checksum_crc64nvme: s.crc64nvme,
             checksum_sha1: s.sha1,
             checksum_sha256: s.sha256,
+            cache_control: system(&entry, "cache-control"),
+            content_disposition: system(&entry, "content-disposition"),
+            content_encoding: system(&entry, "content-encoding"),
+            content_language: system(&entry, "content-language"),
+            expires: expires(&entry),
             ..Default::default()
         };
         // s3s applies response-* overrides to GET only; HEAD gets them here.
         if let Some(v) = &input.response_content_type {
             out.content_type = Some(v.clone());
         }
-        out.cache_control = input.response_cache_control.clone();
-        out.content_disposition = input.response_content_disposition.clone();
-        out.content_encoding = input.response_content_encoding.clone();
-        out.content_language = input.response_content_language.clone();
-        out.expires = input.response_expires.clone();
+        if let Some(v) = &input.response_cache_control {
+            out.cache_control = Some(v.clone());
+        }
+        if let Some(v) = &input.response_content_disposition {
+            out.content_disposition = Some(v.clone());
+        }
+        if let Some(v) = &input.response_content_encoding {
+            out.content_encoding = Some(v.clone());
+        }
+        if let Some(v) = &input.response_content_language {
+            out.content_language = Some(v.clone());
+        }
+        if let Some(v) = &input.response_expires {
+            out.expires = Some(v.clone());
+        }
         Ok(S3Response::new(out))
     }
 
@@ -274,15 +366,96 @@ impl SluiceS3 {
             content_type: Some(content_type(&entry)),
             e_tag: Some(etag(&entry.etag)),
             last_modified: Some(timestamp(entry.last_modified_ms)),
-            metadata: Some(entry.metadata.clone().into_iter().collect()),
+            metadata: Some(user_metadata(&entry)),
             parts_count: parts_count(&entry, input.part_number),
             checksum_crc32: s.crc32,
             checksum_crc32c: s.crc32c,
             checksum_crc64nvme: s.crc64nvme,
             checksum_sha1: s.sha1,
             checksum_sha256: s.sha256,
+            cache_control: system(&entry, "cache-control"),
+            content_disposition: system(&entry, "content-disposition"),
+            content_encoding: system(&entry, "content-encoding"),
+            content_language: system(&entry, "content-language"),
+            expires: expires(&entry),
             ..Default::default()
         }))
+    }
+
+    /// GetObjectAttributes: what newer SDKs ask before a download (ETag, size, checksums,
+    /// parts), without the body.
+    pub(super) async fn op_get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        let input = &req.input;
+        let entry = self.entry(&input.bucket, &input.key).await?;
+        check_conditions(
+            &entry,
+            etags(&req.headers, "if-match"),
+            etags(&req.headers, "if-none-match"),
+            None,
+            None,
+            true,
+        )?;
+        // s3s keeps `x-amz-object-attributes: ETag,ObjectSize` as one item: split it.
+        let wanted = |name: &str| {
+            input
+                .object_attributes
+                .iter()
+                .flat_map(|a| a.as_str().split(','))
+                .any(|a| a.trim().eq_ignore_ascii_case(name))
+        };
+        let mut out = GetObjectAttributesOutput {
+            last_modified: Some(timestamp(entry.last_modified_ms)),
+            ..Default::default()
+        };
+        if wanted(ObjectAttributes::ETAG) {
+            out.e_tag = Some(etag(&entry.etag));
+        }
+        if wanted(ObjectAttributes::OBJECT_SIZE) {
+            out.object_size = Some(entry.size as i64);
+        }
+        if wanted(ObjectAttributes::STORAGE_CLASS) {
+            out.storage_class = Some(StorageClass::from_static(StorageClass::STANDARD));
+        }
+        if wanted(ObjectAttributes::CHECKSUM) && !entry.checksums.is_empty() {
+            let s = sums(&entry.checksums, true);
+            out.checksum = Some(Checksum {
+                checksum_crc32: s.crc32,
+                checksum_crc32c: s.crc32c,
+                checksum_crc64nvme: s.crc64nvme,
+                checksum_sha1: s.sha1,
+                checksum_sha256: s.sha256,
+                checksum_type: Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
+            });
+        }
+        if wanted(ObjectAttributes::OBJECT_PARTS) && !entry.parts.is_empty() {
+            let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
+            let marker = input.part_number_marker.unwrap_or(0).max(0) as usize;
+            let parts: Vec<ObjectPart> = entry
+                .parts
+                .iter()
+                .enumerate()
+                .skip(marker)
+                .take(max)
+                .map(|(i, p)| ObjectPart {
+                    part_number: Some(i as i32 + 1),
+                    size: Some(p.size as i64),
+                    ..Default::default()
+                })
+                .collect();
+            let truncated = marker + parts.len() < entry.parts.len();
+            out.object_parts = Some(GetObjectAttributesParts {
+                is_truncated: Some(truncated),
+                max_parts: Some(max as i32),
+                next_part_number_marker: parts.last().and_then(|p| p.part_number),
+                part_number_marker: Some(marker as i32),
+                parts: Some(parts),
+                total_parts_count: Some(entry.parts.len() as i32),
+            });
+        }
+        Ok(S3Response::new(out))
     }
 
     pub(super) async fn op_put_object(
@@ -329,6 +502,12 @@ impl SluiceS3 {
             },
             (None, None) => WriteCondition::Always,
         };
+        // Refuse before any byte moves: a write to a missing or protected branch, or one
+        // whose condition fails now, would otherwise store its bytes first.
+        self.engine
+            .check_writable(&input.bucket, reference, path, &condition)
+            .await
+            .map_err(on(Resource::Object))?;
         let expect = body::expectations(
             &headers,
             input.content_md5.as_deref(),
@@ -350,7 +529,7 @@ impl SluiceS3 {
         let (written, checksums) = (stored.value, stored.checksums);
         let options = PutOptions {
             content_type: input.content_type.clone(),
-            metadata: metadata_map(input.metadata),
+            metadata: stored_metadata(input.metadata, &headers),
             condition,
             checksums: checksums.clone(),
         };
@@ -392,10 +571,21 @@ impl SluiceS3 {
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        if src_key == input.key
+            && !replace
+            && input.storage_class.is_none()
+            && input.website_redirect_location.is_none()
+            && input.server_side_encryption.is_none()
+        {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
         let src = split_key(&src_key);
         let options = replace.then(|| PutOptions {
             content_type: input.content_type.clone(),
-            metadata: metadata_map(input.metadata.clone()),
+            metadata: stored_metadata(input.metadata.clone(), &req.headers),
             ..Default::default()
         });
         let entry = self
@@ -445,6 +635,15 @@ impl SluiceS3 {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        // S3 requires Content-MD5 or a checksum on this call; the body was checked against
+        // it before s3s parsed it (see `front`).
+        if let Some(e) = req
+            .extensions
+            .get::<super::front::DeleteDigest>()
+            .and_then(|d| d.error())
+        {
+            return Err(e);
+        }
         let input = req.input;
         self.repository(&input.bucket).await?;
         if input.delete.objects.len() > 1000 {
