@@ -146,7 +146,7 @@ def repo(sluice):
 # SLUICE_REQUIRE_ALL=1 (set by .ci/run; CI=true implies it) a skipped test is a failure: a client that cannot run
 # must fail the run, not drop out of it unseen. The terminal summary lists every client.
 CLIENTS = ["boto3", "awscli", "pyarrow", "s3fs", "rclone", "s3cmd", "spark", "lakefs sdk",
-           "lakefs-spec", "sluice cli", "rest api", "sluice run", "browser ui"]
+           "lakefs-spec", "sluice cli", "rest api", "sluice run", "notebook", "browser ui"]
 
 
 def require_all() -> bool:
