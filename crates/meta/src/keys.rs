@@ -75,9 +75,10 @@ pub(crate) fn action_run(repo: &str, id: &str) -> Vec<u8> {
 pub(crate) fn action_run_prefix(repo: &str) -> Vec<u8> {
     format!("a/{repo}/").into_bytes()
 }
-/// Every family that lives inside a repository, for deleting one.
+/// Every family that lives inside a repository, for deleting one (`m/` holds completed
+/// multipart uploads, see `multipart.rs`).
 pub(crate) fn repo_families(repo: &str) -> Vec<Vec<u8>> {
-    ["b", "t", "c", "g", "s", "u", "p", "d", "a"]
+    ["b", "t", "c", "g", "s", "u", "p", "d", "a", "m"]
         .iter()
         .map(|f| format!("{f}/{repo}/").into_bytes())
         .collect()

@@ -28,7 +28,8 @@ pub(crate) fn stats_json(path: &str, e: &Entry) -> Value {
         "checksum": e.etag,
         "size_bytes": e.size,
         "mtime": e.last_modified_ms / 1000,
-        "metadata": e.metadata,
+        // Keys under `sluice:` hold S3's system headers (Cache-Control, ...), not user metadata.
+        "metadata": e.metadata.iter().filter(|(k, _)| !k.starts_with("sluice:")).collect::<std::collections::BTreeMap<_, _>>(),
         "content_type": e.content_type.clone().unwrap_or_else(|| "application/octet-stream".into()),
     })
 }
