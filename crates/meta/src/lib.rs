@@ -51,7 +51,7 @@ pub use engine::{Engine, EngineBuilder, S3_MIN_PART_SIZE};
 pub use entry::Entry;
 pub use error::{Error, ErrorDetail, ErrorKind, Result};
 pub use gc::{GcOptions, GcReport};
-pub use log::{LogOptions, LogPage};
+pub use log::{LogFilter, LogOptions, LogPage};
 pub use merge::{MergeContext, MergeHook, MergeRefusal, MergeRequest, MergeStrategy};
 pub use multipart::{Part, Upload};
 pub use object::{PutOptions, WriteCondition};

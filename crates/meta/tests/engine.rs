@@ -1000,3 +1000,92 @@ async fn refused_writes_leave_no_bytes() {
         "the refused write's bytes stayed"
     );
 }
+
+/// The log filtered as lakeFS's `logCommits` filters it: by object, by prefix, by time and
+/// stopping at a ref; paging counts only the commits kept.
+#[tokio::test]
+async fn log_filters_by_object_prefix_time_and_stop() {
+    use sluice_meta::LogFilter;
+    let (engine, _dir) = engine().await;
+    put(&engine, "main", "a/x", "1").await;
+    let c1 = commit(&engine, "main", "a/x").await;
+    put(&engine, "main", "b/y", "1").await;
+    let c2 = commit(&engine, "main", "b/y").await;
+    put(&engine, "main", "a/x", "2").await;
+    let c3 = commit(&engine, "main", "a/x again").await;
+    put(&engine, "main", "a/z", "1").await;
+    let c4 = commit(&engine, "main", "a/z").await;
+    let ids = |filter: LogFilter, limit: usize| {
+        let engine = engine.clone();
+        async move {
+            let page = engine
+                .log_filtered(
+                    "repo",
+                    "main",
+                    &LogOptions {
+                        limit,
+                        ..Default::default()
+                    },
+                    &filter,
+                )
+                .await
+                .unwrap();
+            (
+                page.commits
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect::<Vec<_>>(),
+                page.has_more,
+            )
+        }
+    };
+    let objects = |o: &[&str]| LogFilter {
+        objects: o.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(objects(&["a/x"]), 10).await,
+        (vec![c3.clone(), c1.clone()], false)
+    );
+    assert_eq!(ids(objects(&["a/x"]), 1).await, (vec![c3.clone()], true));
+    assert_eq!(
+        ids(objects(&["b/y", "a/z"]), 10).await.0,
+        vec![c4.clone(), c2.clone()]
+    );
+    assert!(ids(objects(&["nope"]), 10).await.0.is_empty());
+    let prefixes = LogFilter {
+        prefixes: vec!["a/".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(prefixes, 10).await.0,
+        vec![c4.clone(), c3.clone(), c1.clone()]
+    );
+    let stop = LogFilter {
+        stop_at: Some(c3.clone()),
+        ..Default::default()
+    };
+    assert_eq!(ids(stop, 10).await.0, vec![c4.clone(), c3.clone()]);
+    let (_, newest) = engine.get_commit("repo", &c4).await.unwrap();
+    let since = LogFilter {
+        since_ms: Some(newest.created_ms + 1),
+        ..Default::default()
+    };
+    assert!(ids(since, 10).await.0.is_empty());
+    // Paging through a filtered log: `after` is the last commit of the previous page.
+    let page = engine
+        .log_filtered(
+            "repo",
+            "main",
+            &LogOptions {
+                after: Some(c3.clone()),
+                limit: 5,
+                ..Default::default()
+            },
+            &objects(&["a/x"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.commits.len(), 1);
+    assert_eq!(page.commits[0].0, c1);
+}
