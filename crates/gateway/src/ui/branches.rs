@@ -1,6 +1,6 @@
 //! `/ui/repositories/{repo}/branches`: branches with their head commit and a shortcut to
-//! compare with the default branch; "Create Branch" from any ref; delete. Tags too: list,
-//! create, delete.
+//! compare with the default branch; "Create Branch" from any ref; reset (drop uncommitted
+//! changes); delete; protection rules. Tags too: list, create, delete.
 
 use http::StatusCode;
 use maud::html;
@@ -26,6 +26,7 @@ pub(crate) async fn page_of(ctx: &Ctx, repo: &str) -> Result<Reply, UiError> {
         .list_tags(repo, &PageRequest::first(PAGE))
         .await?;
     let (branch_names, tag_names) = ref_choices(ctx, repo).await?;
+    let rules = ctx.engine.branch_protection(repo).await?;
     let next = listed
         .has_more
         .then(|| listed.items.last().map(|b| b.name.clone()))
@@ -56,7 +57,13 @@ pub(crate) async fn page_of(ctx: &Ctx, repo: &str) -> Result<Reply, UiError> {
                             }
                         }
                         td {
+                            form.inline method="post" action=(repo_url(repo, "branches/reset", &[])) {
+                                (csrf(s))
+                                input type="hidden" name="name" value=(b.name);
+                                button.small type="submit" aria-label={ "Reset branch " (b.name) " (drop its uncommitted changes)" } { "Reset" }
+                            }
                             @if b.name != r.default_branch {
+                                " "
                                 form.inline method="post" action=(repo_url(repo, "branches/delete", &[])) {
                                     (csrf(s))
                                     input type="hidden" name="name" value=(b.name);
@@ -82,6 +89,33 @@ pub(crate) async fn page_of(ctx: &Ctx, repo: &str) -> Result<Reply, UiError> {
                 (ref_datalist("sources", &branch_names, &tag_names))
                 span {}
                 button type="submit" { "Create Branch" }
+            }
+        }
+        section.card {
+            h2 { "Protection rules" }
+            p { "A protected branch (a name or a glob such as " code { "release-*" } ") changes only by merge: direct writes, commits, resets and deletion are refused." }
+            @if rules.is_empty() {
+                p.empty { "No branch is protected." }
+            } @else {
+                ul.rules {
+                    @for rule in &rules {
+                        li {
+                            code { (rule) } " "
+                            form.inline method="post" action=(repo_url(repo, "branches/unprotect", &[])) {
+                                (csrf(s))
+                                input type="hidden" name="pattern" value=(rule);
+                                button.danger.small type="submit" aria-label={ "Remove protection rule " (rule) } { "Remove" }
+                            }
+                        }
+                    }
+                }
+            }
+            form.grid method="post" action=(repo_url(repo, "branches/protect", &[])) {
+                (csrf(s))
+                label for="protect_pattern" { "Protect branches matching" }
+                input #protect_pattern type="text" name="pattern" required placeholder="main";
+                span {}
+                button type="submit" { "Add rule" }
             }
         }
         h2 { "Tags" }
@@ -176,6 +210,55 @@ pub(crate) async fn delete_tag(ctx: &Ctx, repo: &str, form: &Form) -> Outcome {
     let name = form.text("name");
     match ctx.engine.delete_tag(repo, name).await {
         Ok(()) => (back(repo), Ok(format!("Deleted tag {name}."))),
+        Err(e) => (back(repo), Err(e.into())),
+    }
+}
+
+pub(crate) async fn reset(ctx: &Ctx, repo: &str, form: &Form) -> Outcome {
+    let name = form.text("name");
+    match ctx.engine.reset_branch(repo, name).await {
+        Ok(()) => (
+            back(repo),
+            Ok(format!(
+                "Reset branch {name}: its uncommitted changes are gone."
+            )),
+        ),
+        Err(e) => (back(repo), Err(e.into())),
+    }
+}
+
+pub(crate) async fn protect(ctx: &Ctx, repo: &str, form: &Form) -> Outcome {
+    let pattern = form.text("pattern").trim().to_string();
+    let outcome = async {
+        let mut rules = ctx.engine.branch_protection(repo).await?;
+        if !rules.contains(&pattern) {
+            rules.push(pattern.clone());
+        }
+        ctx.engine.set_branch_protection(repo, rules).await
+    }
+    .await;
+    match outcome {
+        Ok(()) => (
+            back(repo),
+            Ok(format!("Branches matching {pattern} are protected.")),
+        ),
+        Err(e) => (back(repo), Err(e.into())),
+    }
+}
+
+pub(crate) async fn unprotect(ctx: &Ctx, repo: &str, form: &Form) -> Outcome {
+    let pattern = form.text("pattern").to_string();
+    let outcome = async {
+        let mut rules = ctx.engine.branch_protection(repo).await?;
+        rules.retain(|r| *r != pattern);
+        ctx.engine.set_branch_protection(repo, rules).await
+    }
+    .await;
+    match outcome {
+        Ok(()) => (
+            back(repo),
+            Ok(format!("Removed the protection rule {pattern}.")),
+        ),
         Err(e) => (back(repo), Err(e.into())),
     }
 }

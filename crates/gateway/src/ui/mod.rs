@@ -344,6 +344,11 @@ where
         ["repositories", repo, "changes", "reset"] => changes::reset(&ctx, repo, &form).await,
         ["repositories", repo, "branches", "create"] => branches::create(&ctx, repo, &form).await,
         ["repositories", repo, "branches", "delete"] => branches::delete(&ctx, repo, &form).await,
+        ["repositories", repo, "branches", "reset"] => branches::reset(&ctx, repo, &form).await,
+        ["repositories", repo, "branches", "protect"] => branches::protect(&ctx, repo, &form).await,
+        ["repositories", repo, "branches", "unprotect"] => {
+            branches::unprotect(&ctx, repo, &form).await
+        }
         ["repositories", repo, "tags", "create"] => branches::create_tag(&ctx, repo, &form).await,
         ["repositories", repo, "tags", "delete"] => branches::delete_tag(&ctx, repo, &form).await,
         ["repositories", repo, "merge"] => compare::merge(&ctx, repo, &form).await,

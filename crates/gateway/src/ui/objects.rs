@@ -7,10 +7,10 @@ use futures::TryStreamExt;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyStream;
 use maud::{Markup, html};
-use sluice_meta::{Entry, ListItem, ListOptions, PageRequest, PutOptions};
+use sluice_meta::{Entry, ListItem, ListOptions, LogFilter, LogOptions, PageRequest, PutOptions};
 
 use super::form::{Form, repo_url};
-use super::layout::{RepoNav, Tab, csrf, page, size, time};
+use super::layout::{RepoNav, Tab, csrf, page, short, size, time};
 use super::preview::{preview, render};
 use super::{Ctx, Outcome, Reply, UiError, html};
 use crate::sync_stream::SyncStream;
@@ -126,6 +126,7 @@ pub(crate) async fn page_of(ctx: &Ctx, repo: &str) -> Result<Reply, UiError> {
     };
     let body = if !path.is_empty() && !path.ends_with('/') {
         let entry = ctx.engine.stat_object(repo, &reference, &path).await?;
+        let changed_in = last_change(ctx, repo, &reference, &path).await?;
         let shown = if is_parquet(&path) {
             preview(&ctx.engine, repo, &reference, &path).await?
         } else {
@@ -133,7 +134,7 @@ pub(crate) async fn page_of(ctx: &Ctx, repo: &str) -> Result<Reply, UiError> {
         };
         html! {
             (head)
-            (details(ctx, repo, &reference, &path, &entry, on_branch))
+            (details(ctx, repo, &reference, &path, &entry, on_branch, changed_in.as_ref()))
             @if let Some(p) = &shown { (render(p)) }
         }
     } else {
@@ -217,6 +218,33 @@ pub(crate) async fn page_of(ctx: &Ctx, repo: &str) -> Result<Reply, UiError> {
     ))
 }
 
+/// The newest commit reachable from `reference` that changed `path` (lakeFS's "last
+/// commit" of an object), as its id and message. None when only uncommitted.
+async fn last_change(
+    ctx: &Ctx,
+    repo: &str,
+    reference: &str,
+    path: &str,
+) -> Result<Option<(String, String)>, UiError> {
+    let filter = LogFilter {
+        objects: vec![path.to_string()],
+        ..Default::default()
+    };
+    let one = LogOptions {
+        limit: 1,
+        ..Default::default()
+    };
+    let log = ctx
+        .engine
+        .log_filtered(repo, reference, &one, &filter)
+        .await?;
+    Ok(log
+        .commits
+        .into_iter()
+        .next()
+        .map(|(id, c)| (id, c.message.clone())))
+}
+
 fn details(
     ctx: &Ctx,
     repo: &str,
@@ -224,6 +252,7 @@ fn details(
     path: &str,
     e: &Entry,
     on_branch: bool,
+    changed_in: Option<&(String, String)>,
 ) -> Markup {
     html! {
         section.card.details aria-label="Object details" {
@@ -234,8 +263,18 @@ fn details(
                 @for (algo, sum) in &e.checksums { dt { "Checksum " (algo) } dd { code { (sum) } } }
                 dt { "Content type" } dd { (e.content_type.as_deref().unwrap_or("(none)")) }
                 dt { "Modified" } dd { (time(e.last_modified_ms)) }
+                dt { "Last commit" } dd {
+                    @match changed_in {
+                        Some((id, message)) => {
+                            a href=(repo_url(repo, &format!("commits/{id}"), &[])) { code { (short(id)) } }
+                            " " (message)
+                        }
+                        None => { "not committed yet" }
+                    }
+                }
                 dt { "Physical address" } dd { code { (e.address) } }
-                @for (k, v) in &e.metadata { dt { "Metadata " (k) } dd { (v) } }
+                // `sluice:` keys hold S3's system headers, not user metadata.
+                @for (k, v) in e.metadata.iter().filter(|(k, _)| !k.starts_with("sluice:")) { dt { "Metadata " (k) } dd { (v) } }
             }
             p.actions {
                 a.button href=(repo_url(repo, "object", &[("ref", reference), ("path", path)])) download { "Download" }

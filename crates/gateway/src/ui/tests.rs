@@ -358,3 +358,87 @@ fn browsers_reach_the_ui_and_signed_requests_reach_s3() {
     assert!(!is_ui(&req("/lake/main/x", false)));
     assert!(!is_ui(&req("/uix", false)));
 }
+
+/// An object's details name the last commit that changed it, or say it is not committed.
+#[tokio::test]
+async fn object_details_name_the_last_commit_that_changed_it() {
+    let f = Fixture::new();
+    let (cookie, _) = f.sign_in().await;
+    f.lake().await;
+    f.put("main", "t/a.txt", b"one").await;
+    let page = f
+        .get(
+            "/ui/repositories/lake/objects?ref=main&path=t/a.txt",
+            &cookie,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("not committed yet"), "{}", page.body);
+    let request = sluice_meta::CommitRequest::new("first of a", "t");
+    f.engine.commit("lake", "main", request).await.unwrap();
+    f.put("main", "t/b.txt", b"other").await;
+    let request = sluice_meta::CommitRequest::new("only b", "t");
+    f.engine.commit("lake", "main", request).await.unwrap();
+    let page = f
+        .get(
+            "/ui/repositories/lake/objects?ref=main&path=t/a.txt",
+            &cookie,
+        )
+        .await;
+    assert!(page.body.contains("first of a"), "{}", page.body);
+    assert!(!page.body.contains("only b"), "{}", page.body);
+}
+
+/// Protection rules are added and removed on the Branches page, and they hold; a reset
+/// drops a branch's uncommitted changes.
+#[tokio::test]
+async fn protection_rules_and_reset_on_the_branches_page() {
+    let f = Fixture::new();
+    f.lake().await;
+    let (cookie, csrf) = f.sign_in().await;
+    let a = f
+        .post(
+            "/ui/repositories/lake/branches/protect",
+            Some(&cookie),
+            &format!("csrf={csrf}&pattern=main"),
+        )
+        .await;
+    let page = follow(&f, &a, &cookie).await;
+    assert!(
+        page.contains("Branches matching main are protected"),
+        "{page}"
+    );
+    assert_eq!(f.engine.branch_protection("lake").await.unwrap(), ["main"]);
+    let refused = f
+        .engine
+        .put_object(
+            "lake",
+            "main",
+            "x",
+            futures::stream::once(async { Ok(Bytes::from_static(b"x")) }),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), sluice_meta::ErrorKind::Forbidden);
+    let a = f
+        .post(
+            "/ui/repositories/lake/branches/unprotect",
+            Some(&cookie),
+            &format!("csrf={csrf}&pattern=main"),
+        )
+        .await;
+    let page = follow(&f, &a, &cookie).await;
+    assert!(page.contains("No branch is protected"), "{page}");
+    f.put("main", "staged.txt", b"s").await;
+    let a = f
+        .post(
+            "/ui/repositories/lake/branches/reset",
+            Some(&cookie),
+            &format!("csrf={csrf}&name=main"),
+        )
+        .await;
+    assert!(follow(&f, &a, &cookie).await.contains("Reset branch main"));
+    let gone = f.engine.stat_object("lake", "main", "staged.txt").await;
+    assert_eq!(gone.unwrap_err().kind(), sluice_meta::ErrorKind::NotFound);
+}
