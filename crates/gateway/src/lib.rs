@@ -7,6 +7,7 @@
 //! XML) comes from the `s3s` crate and stays behind [`s3`].
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod credentials;
 pub mod rest;
 pub mod s3;

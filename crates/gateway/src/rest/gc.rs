@@ -4,41 +4,15 @@
 
 use std::time::Duration;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use http_body_util::BodyExt;
-use serde::Deserialize;
-use serde_json::json;
 use sluice_meta::GcOptions;
 
-use super::{Answer, ApiError, Call, Reply, not_found};
-
-/// The request body; every field is optional, and so is the body.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct GcRequest {
-    /// Report what would be deleted, delete nothing.
-    #[serde(default)]
-    dry_run: bool,
-    /// Objects younger than this are kept [default: 6 hours].
-    grace_seconds: Option<u64>,
-}
-
-/// True for the GC route.
-pub(super) fn is_gc(segs: &[&str]) -> bool {
-    matches!(segs, ["repositories", _, "gc"])
-}
+use super::{Answer, ApiError, Call, reply};
+use crate::api::{GcRequest, GcResult};
 
 pub(super) async fn gc(call: Call) -> Answer {
-    let [_, repo, _] = call.segments.as_slice() else {
-        return Err(not_found(&call.method, call.req.uri().path()));
-    };
-    if call.method != Method::POST {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "garbage collection is POST /repositories/{repo}/gc",
-        ));
-    }
-    let repo = repo.clone();
+    let repo = call.param("repo");
     let query_dry_run = match call.query.get("dry_run") {
         None => None,
         Some("true") => Some(true),
@@ -72,8 +46,8 @@ pub(super) async fn gc(call: Call) -> Answer {
         options.grace = Duration::from_secs(s);
     }
     let report = call.engine.collect_garbage(&repo, &options).await?;
-    let mut body = json!(report);
-    body["dry_run"] = json!(options.dry_run);
-    body["grace_seconds"] = json!(options.grace.as_secs());
-    Ok(Reply::Json(StatusCode::OK, body))
+    reply(
+        StatusCode::OK,
+        GcResult::new(&report, options.dry_run, options.grace.as_secs()),
+    )
 }

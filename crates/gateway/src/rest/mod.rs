@@ -15,10 +15,11 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sluice_meta::{Engine, Error, ErrorDetail, ErrorKind};
 
+use crate::api::ErrorBody;
 use crate::credentials::KeyPair;
 
 /// The OpenAPI document of what Sluice implements, served at `/api/v1/openapi.json`.
@@ -31,14 +32,18 @@ const MAX_BODY: usize = 1024 * 1024;
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: Value,
+    body: ErrorBody,
 }
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: json!({ "message": message.into() }),
+            body: ErrorBody {
+                message: message.into(),
+                conflicts: None,
+                report: None,
+            },
         }
     }
 }
@@ -67,22 +72,22 @@ impl From<sluice_query::QueryError> for ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let status = status_of(e.kind());
-        let mut body = json!({ "message": e.message() });
+        let mut error = ApiError::new(status_of(e.kind()), e.message());
         match e.detail() {
-            Some(ErrorDetail::Conflicts(paths)) => body["conflicts"] = json!(paths),
-            Some(ErrorDetail::MergeRefused(report)) => body["report"] = report.clone(),
+            Some(ErrorDetail::Conflicts(paths)) => error.body.conflicts = Some(paths.clone()),
+            Some(ErrorDetail::MergeRefused(report)) => error.body.report = Some(report.clone()),
             None => {}
         }
-        Self { status, body }
+        error
     }
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response<s3s::Body> {
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response<s3s::Body> {
+    let text = serde_json::to_string(body).expect("API types serialise");
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(s3s::Body::from(body.to_string()))
+        .body(s3s::Body::from(text))
         .expect("valid response")
 }
 
@@ -181,14 +186,11 @@ impl Query {
     }
 }
 
-/// lakeFS's pagination object.
-pub(crate) fn pagination(has_more: bool, next: Option<&str>, results: usize, max: usize) -> Value {
-    json!({
-        "has_more": has_more,
-        "next_offset": if has_more { next.unwrap_or("") } else { "" },
-        "results": results,
-        "max_per_page": max,
-    })
+/// A JSON answer: `body`, one of the [`crate::api`] types (or a sluice-query report).
+pub(crate) fn reply(status: StatusCode, body: impl Serialize) -> Answer {
+    let value = serde_json::to_value(body)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Reply::Json(status, value))
 }
 
 /// Everything a handler needs.
@@ -196,9 +198,148 @@ pub(crate) struct Call {
     pub engine: Engine,
     pub committer: String,
     pub method: Method,
-    pub segments: Vec<String>,
+    /// The path's `{name}` segments, percent-decoded, in the route's order.
+    pub params: Params,
     pub query: Query,
     pub req: Request<hyper::body::Incoming>,
+}
+
+impl Call {
+    /// The path segment the route names `{name}`.
+    pub(crate) fn param(&self, name: &str) -> String {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("the route has no {{{name}}}"))
+    }
+}
+
+/// A route's `{name}` segments and their values.
+type Params = Vec<(&'static str, String)>;
+
+type Handler = fn(Call) -> futures::future::BoxFuture<'static, Answer>;
+
+/// One operation: a method, a path under `/api/v1` whose `{name}` segments match any one
+/// segment, and what answers it.
+struct Route {
+    method: &'static str,
+    pattern: &'static str,
+    handler: Handler,
+}
+
+macro_rules! route {
+    ($method:literal $pattern:literal => $handler:path) => {
+        Route {
+            method: $method,
+            pattern: $pattern,
+            handler: |call| Box::pin($handler(call)),
+        }
+    };
+}
+
+/// Operations answered without credentials, as lakeFS's healthcheck and swagger.json are.
+static PUBLIC: &[Route] = &[
+    route!("GET" "/healthcheck" => healthcheck),
+    route!("GET" "/openapi.json" => openapi),
+];
+
+/// Every operation of the API, in one place. The first route whose method and pattern
+/// match answers; a path that matches only with other methods is 405, any other 404.
+static ROUTES: &[Route] = &[
+    route!("GET" "/config" => repos::config),
+    route!("GET" "/config/version" => repos::version),
+    route!("GET" "/config/storage" => repos::storage),
+    route!("GET" "/user" => repos::user),
+    route!("GET" "/repositories" => repos::list),
+    route!("POST" "/repositories" => repos::create),
+    route!("GET" "/repositories/{repo}" => repos::get),
+    route!("DELETE" "/repositories/{repo}" => repos::delete),
+    route!("GET" "/repositories/{repo}/branches" => refs::list_branches),
+    route!("POST" "/repositories/{repo}/branches" => refs::create_branch),
+    route!("GET" "/repositories/{repo}/branches/{branch}" => refs::get_branch),
+    route!("DELETE" "/repositories/{repo}/branches/{branch}" => refs::delete_branch),
+    route!("PUT" "/repositories/{repo}/branches/{branch}" => refs::reset_branch),
+    route!("POST" "/repositories/{repo}/branches/{branch}/revert" => refs::revert),
+    route!("GET" "/repositories/{repo}/branches/{branch}/diff" => refs::diff_uncommitted),
+    route!("POST" "/repositories/{repo}/branches/{branch}/commits" => refs::commit),
+    route!("POST" "/repositories/{repo}/branches/{branch}/objects" => objects::upload),
+    route!("DELETE" "/repositories/{repo}/branches/{branch}/objects" => objects::delete),
+    route!("POST" "/repositories/{repo}/branches/{branch}/objects/delete" => objects::delete_many),
+    route!("POST" "/repositories/{repo}/branches/{branch}/objects/copy" => objects::copy),
+    route!("GET" "/repositories/{repo}/commits/{commit}" => refs::get_commit),
+    route!("GET" "/repositories/{repo}/refs/{ref}/commits" => refs::log),
+    route!("GET" "/repositories/{repo}/refs/{left}/diff/{right}" => refs::diff),
+    route!("GET" "/repositories/{repo}/refs/{source}/merge/{dest}" => refs::merge_base),
+    route!("POST" "/repositories/{repo}/refs/{source}/merge/{dest}" => refs::merge),
+    route!("GET" "/repositories/{repo}/refs/{ref}/objects" => objects::download),
+    route!("HEAD" "/repositories/{repo}/refs/{ref}/objects" => objects::download),
+    route!("GET" "/repositories/{repo}/refs/{ref}/objects/stat" => objects::stat),
+    route!("GET" "/repositories/{repo}/refs/{ref}/objects/ls" => objects::list),
+    route!("GET" "/repositories/{repo}/refs/{ref}/rows" => quality::count),
+    route!("GET" "/repositories/{repo}/refs/{left}/compare/{right}" => quality::compare),
+    route!("POST" "/repositories/{repo}/refs/{ref}/sql" => quality::sql),
+    route!("GET" "/repositories/{repo}/actions/runs" => quality::list_runs),
+    route!("GET" "/repositories/{repo}/actions/runs/{run}" => quality::get_run),
+    route!("GET" "/repositories/{repo}/actions/runs/{run}/hooks" => quality::run_hooks),
+    route!("GET" "/repositories/{repo}/settings/branch_protection" => refs::get_protection),
+    route!("PUT" "/repositories/{repo}/settings/branch_protection" => refs::set_protection),
+    route!("GET" "/repositories/{repo}/branch_protection" => refs::get_protection),
+    route!("POST" "/repositories/{repo}/branch_protection" => refs::add_protection),
+    route!("DELETE" "/repositories/{repo}/branch_protection" => refs::remove_protection),
+    route!("GET" "/repositories/{repo}/tags" => refs::list_tags),
+    route!("POST" "/repositories/{repo}/tags" => refs::create_tag),
+    route!("GET" "/repositories/{repo}/tags/{tag}" => refs::get_tag),
+    route!("DELETE" "/repositories/{repo}/tags/{tag}" => refs::delete_tag),
+    route!("POST" "/repositories/{repo}/gc" => gc::gc),
+];
+
+/// The `{name}` segments of `segments` when they match `pattern`.
+fn match_pattern(
+    pattern: &'static str,
+    segments: &[String],
+) -> Option<Vec<(&'static str, String)>> {
+    let parts: Vec<&'static str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (part, segment) in parts.into_iter().zip(segments) {
+        match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) => params.push((name, segment.clone())),
+            None if part == segment => {}
+            None => return None,
+        }
+    }
+    Some(params)
+}
+
+/// The route for `method` on `segments` and its parameters; else whether the path is
+/// known with other methods.
+fn find(
+    table: &'static [Route],
+    method: &Method,
+    segments: &[String],
+) -> Result<(&'static Route, Params), bool> {
+    let mut path_known = false;
+    for route in table {
+        if let Some(params) = match_pattern(route.pattern, segments) {
+            if route.method == method.as_str() {
+                return Ok((route, params));
+            }
+            path_known = true;
+        }
+    }
+    Err(path_known)
+}
+
+async fn healthcheck(_: Call) -> Answer {
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+async fn openapi(_: Call) -> Answer {
+    let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is valid JSON");
+    Ok(Reply::Json(StatusCode::OK, doc))
 }
 
 /// Answer one API request.
@@ -232,13 +373,16 @@ async fn route(engine: &Engine, keys: &KeyPair, req: Request<hyper::body::Incomi
         })
         .collect();
     let method = req.method().clone();
-    if method == Method::GET && segments == ["healthcheck"] {
-        return Ok(Reply::Empty(StatusCode::NO_CONTENT));
-    }
-    // The description of the API is public, as lakeFS's swagger.json is.
-    if method == Method::GET && segments == ["openapi.json"] {
-        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is valid JSON");
-        return Ok(Reply::Json(StatusCode::OK, doc));
+    let call = |params, committer: String, req| Call {
+        engine: engine.clone(),
+        committer,
+        method: method.clone(),
+        params,
+        query: Query::parse(None),
+        req,
+    };
+    if let Ok((route, params)) = find(PUBLIC, &method, &segments) {
+        return (route.handler)(call(params, String::new(), req)).await;
     }
     if !authorized(&req, keys) {
         return Err(ApiError::new(
@@ -246,26 +390,18 @@ async fn route(engine: &Engine, keys: &KeyPair, req: Request<hyper::body::Incomi
             "error authenticating request",
         ));
     }
-    let query = Query::parse(req.uri().query());
-    let call = Call {
-        engine: engine.clone(),
-        committer: keys.access_key_id.clone(),
-        method: method.clone(),
-        segments,
-        query,
-        req,
-    };
-    let segs: Vec<&str> = call.segments.iter().map(String::as_str).collect();
-    match segs.as_slice() {
-        ["config"] | ["config", ..] | ["user"] => repos::config(call).await,
-        ["repositories"] | ["repositories", _] => repos::repositories(call).await,
-        _ if quality::is_quality(&segs) => quality::quality(call).await,
-        _ if gc::is_gc(&segs) => gc::gc(call).await,
-        ["repositories", _, "objects" | "branches" | "refs", ..] if objects::is_objects(&segs) => {
-            objects::objects(call).await
+    match find(ROUTES, &method, &segments) {
+        Ok((route, params)) => {
+            let query = Query::parse(req.uri().query());
+            let mut call = call(params, keys.access_key_id.clone(), req);
+            call.query = query;
+            (route.handler)(call).await
         }
-        ["repositories", _, ..] => refs::refs(call).await,
-        _ => Err(not_found(&method, &path)),
+        Err(true) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not supported on {path}"),
+        )),
+        Err(false) => Err(not_found(&method, &path)),
     }
 }
 

@@ -5,38 +5,11 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use http::{Method, Response, StatusCode};
 use http_body_util::BodyStream;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use sluice_meta::{Entry, ListItem, ListOptions, PutOptions};
+use sluice_meta::{ListItem, ListOptions, PutOptions};
 
-use super::{Answer, ApiError, Call, Reply, not_found, pagination, read_json};
+use super::{Answer, ApiError, Call, Reply, read_json, reply};
+use crate::api::{List, ObjectCopyCreation, ObjectErrorList, ObjectStats, PathList};
 use crate::sync_stream::SyncStream;
-
-/// True for the object routes: `refs/{ref}/objects...` and `branches/{branch}/objects...`.
-pub(super) fn is_objects(segs: &[&str]) -> bool {
-    matches!(
-        segs,
-        ["repositories", _, "refs" | "branches", _, "objects", ..]
-    )
-}
-
-pub(crate) fn stats_json(path: &str, e: &Entry) -> Value {
-    json!({
-        "path": path,
-        "path_type": "object",
-        "physical_address": e.address,
-        "checksum": e.etag,
-        "size_bytes": e.size,
-        "mtime": e.last_modified_ms / 1000,
-        // Keys under `sluice:` hold S3's system headers (Cache-Control, ...), not user metadata.
-        "metadata": e.metadata.iter().filter(|(k, _)| !k.starts_with("sluice:")).collect::<std::collections::BTreeMap<_, _>>(),
-        "content_type": e.content_type.clone().unwrap_or_else(|| "application/octet-stream".into()),
-    })
-}
-
-fn prefix_json(path: &str) -> Value {
-    json!({ "path": path, "path_type": "common_prefix", "physical_address": "", "checksum": "", "mtime": 0 })
-}
 
 /// A single `bytes=a-b`, `bytes=a-` or `bytes=-n` range over `size` bytes.
 pub(crate) fn parse_range(header: &str, size: u64) -> Result<std::ops::Range<u64>, ApiError> {
@@ -64,17 +37,6 @@ pub(crate) fn parse_range(header: &str, size: u64) -> Result<std::ops::Range<u64
         return Err(bad());
     }
     Ok(r)
-}
-
-#[derive(Deserialize)]
-struct DeleteMany {
-    paths: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Copy {
-    src_path: String,
-    src_ref: Option<String>,
 }
 
 /// The upload's bytes: a `content` field of a multipart form, or the raw body.
@@ -129,124 +91,145 @@ where
         .boxed()
 }
 
-pub(super) async fn objects(call: Call) -> Answer {
-    let segs: Vec<String> = call.segments.clone();
-    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let engine = call.engine.clone();
-    match (&call.method, segs.as_slice()) {
-        (&Method::GET | &Method::HEAD, [_, repo, "refs", reference, "objects"]) => {
-            let path = call.query.require("path")?.to_string();
-            let entry = engine.stat_object(repo, reference, &path).await?;
-            let range = call
-                .req
-                .headers()
-                .get(http::header::RANGE)
-                .and_then(|v| v.to_str().ok())
-                .map(|h| parse_range(h, entry.size))
-                .transpose()?;
-            let mut builder = Response::builder()
-                .header(http::header::ETAG, format!("\"{}\"", entry.etag))
-                .header(http::header::ACCEPT_RANGES, "bytes")
-                .header(
-                    http::header::CONTENT_TYPE,
-                    entry
-                        .content_type
-                        .clone()
-                        .unwrap_or_else(|| "application/octet-stream".into()),
-                );
-            let (status, len) = match &range {
-                Some(r) => {
-                    builder = builder.header(
-                        http::header::CONTENT_RANGE,
-                        format!("bytes {}-{}/{}", r.start, r.end - 1, entry.size),
-                    );
-                    (StatusCode::PARTIAL_CONTENT, r.end - r.start)
-                }
-                None => (StatusCode::OK, entry.size),
-            };
-            builder = builder
-                .status(status)
-                .header(http::header::CONTENT_LENGTH, len);
-            let body = if call.method == Method::HEAD || len == 0 {
-                s3s::Body::empty()
-            } else {
-                let stream = engine.read_object(repo, &entry, range).await?;
-                s3s::Body::from(s3s::dto::StreamingBlob::wrap(SyncStream::new(stream)))
-            };
-            Ok(Reply::Raw(builder.body(body).expect("valid response")))
+pub(super) async fn download(call: Call) -> Answer {
+    let (engine, repo, reference) = (call.engine.clone(), call.param("repo"), call.param("ref"));
+    let path = call.query.require("path")?.to_string();
+    let entry = engine.stat_object(&repo, &reference, &path).await?;
+    let range = call
+        .req
+        .headers()
+        .get(http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|h| parse_range(h, entry.size))
+        .transpose()?;
+    let mut builder = Response::builder()
+        .header(http::header::ETAG, format!("\"{}\"", entry.etag))
+        .header(http::header::ACCEPT_RANGES, "bytes")
+        .header(
+            http::header::CONTENT_TYPE,
+            entry
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into()),
+        );
+    let (status, len) = match &range {
+        Some(r) => {
+            builder = builder.header(
+                http::header::CONTENT_RANGE,
+                format!("bytes {}-{}/{}", r.start, r.end - 1, entry.size),
+            );
+            (StatusCode::PARTIAL_CONTENT, r.end - r.start)
         }
-        (&Method::GET, [_, repo, "refs", reference, "objects", "stat"]) => {
-            let path = call.query.require("path")?;
-            let entry = engine.stat_object(repo, reference, path).await?;
-            Ok(Reply::Json(StatusCode::OK, stats_json(path, &entry)))
-        }
-        (&Method::GET, [_, repo, "refs", reference, "objects", "ls"]) => {
-            let amount = call.query.amount()?;
-            let options = ListOptions {
-                prefix: call.query.get("prefix").unwrap_or("").to_string(),
-                delimiter: call.query.get("delimiter").map(str::to_string),
-                after: call.query.get("after").map(str::to_string),
-                limit: amount,
-            };
-            let page = engine.list_objects(repo, reference, &options).await?;
-            let next = page.items.last().map(|i| i.key().to_string());
-            let results: Vec<Value> = page
-                .items
-                .iter()
-                .map(|i| match i {
-                    ListItem::Object(p, e) => stats_json(p, e),
-                    ListItem::Prefix(p) => prefix_json(p),
-                })
-                .collect();
-            Ok(Reply::Json(
-                StatusCode::OK,
-                json!({ "pagination": pagination(page.has_more, next.as_deref(), results.len(), amount), "results": results }),
-            ))
-        }
-        (&Method::POST, [_, repo, "branches", branch, "objects"]) => {
-            let (repo, branch) = (repo.to_string(), branch.to_string());
-            let path = call.query.require("path")?.to_string();
-            let stream = upload_stream(call.req)?;
-            let entry = engine
-                .put_object(&repo, &branch, &path, stream, PutOptions::default())
-                .await?;
-            Ok(Reply::Json(StatusCode::CREATED, stats_json(&path, &entry)))
-        }
-        (&Method::DELETE, [_, repo, "branches", branch, "objects"]) => {
-            let path = call.query.require("path")?;
-            if !engine.delete_object(repo, branch, path).await? {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    format!("object {path:?} not found"),
-                ));
-            }
-            Ok(Reply::Empty(StatusCode::NO_CONTENT))
-        }
-        (&Method::POST, [_, repo, "branches", branch, "objects", "delete"]) => {
-            let (repo, branch) = (repo.to_string(), branch.to_string());
-            let body: DeleteMany = read_json(call.req).await?;
-            if body.paths.len() > 1000 {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "at most 1,000 paths per call",
-                ));
-            }
-            let changes = body.paths.iter().map(|p| (p.clone(), None)).collect();
-            engine.stage_entries(&repo, &branch, changes).await?;
-            Ok(Reply::Json(StatusCode::OK, json!({ "errors": [] })))
-        }
-        (&Method::POST, [_, repo, "branches", branch, "objects", "copy"]) => {
-            let (repo, branch) = (repo.to_string(), branch.to_string());
-            let dest = call.query.require("dest_path")?.to_string();
-            let body: Copy = read_json(call.req).await?;
-            let src_ref = body.src_ref.unwrap_or_else(|| branch.clone());
-            let entry = engine
-                .copy_object(&repo, &src_ref, &body.src_path, &branch, &dest, None)
-                .await?;
-            Ok(Reply::Json(StatusCode::CREATED, stats_json(&dest, &entry)))
-        }
-        _ => Err(not_found(&call.method, call.req.uri().path())),
+        None => (StatusCode::OK, entry.size),
+    };
+    builder = builder
+        .status(status)
+        .header(http::header::CONTENT_LENGTH, len);
+    let body = if call.method == Method::HEAD || len == 0 {
+        s3s::Body::empty()
+    } else {
+        let stream = engine.read_object(&repo, &entry, range).await?;
+        s3s::Body::from(s3s::dto::StreamingBlob::wrap(SyncStream::new(stream)))
+    };
+    Ok(Reply::Raw(builder.body(body).expect("valid response")))
+}
+
+pub(super) async fn stat(call: Call) -> Answer {
+    let path = call.query.require("path")?;
+    let entry = call
+        .engine
+        .stat_object(&call.param("repo"), &call.param("ref"), path)
+        .await?;
+    reply(StatusCode::OK, ObjectStats::object(path, &entry))
+}
+
+pub(super) async fn list(call: Call) -> Answer {
+    let amount = call.query.amount()?;
+    let options = ListOptions {
+        prefix: call.query.get("prefix").unwrap_or("").to_string(),
+        delimiter: call.query.get("delimiter").map(str::to_string),
+        after: call.query.get("after").map(str::to_string),
+        limit: amount,
+    };
+    let page = call
+        .engine
+        .list_objects(&call.param("repo"), &call.param("ref"), &options)
+        .await?;
+    let next = page.items.last().map(|i| i.key().to_string());
+    let results = page
+        .items
+        .iter()
+        .map(|i| match i {
+            ListItem::Object(p, e) => ObjectStats::object(p, e),
+            ListItem::Prefix(p) => ObjectStats::prefix(p),
+        })
+        .collect();
+    reply(
+        StatusCode::OK,
+        List::new(results, page.has_more, next.as_deref(), amount),
+    )
+}
+
+pub(super) async fn upload(call: Call) -> Answer {
+    let (engine, repo, branch) = (
+        call.engine.clone(),
+        call.param("repo"),
+        call.param("branch"),
+    );
+    let path = call.query.require("path")?.to_string();
+    let stream = upload_stream(call.req)?;
+    let entry = engine
+        .put_object(&repo, &branch, &path, stream, PutOptions::default())
+        .await?;
+    reply(StatusCode::CREATED, ObjectStats::object(&path, &entry))
+}
+
+pub(super) async fn delete(call: Call) -> Answer {
+    let path = call.query.require("path")?;
+    if !call
+        .engine
+        .delete_object(&call.param("repo"), &call.param("branch"), path)
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("object {path:?} not found"),
+        ));
     }
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn delete_many(call: Call) -> Answer {
+    let (engine, repo, branch) = (
+        call.engine.clone(),
+        call.param("repo"),
+        call.param("branch"),
+    );
+    let body: PathList = read_json(call.req).await?;
+    if body.paths.len() > 1000 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "at most 1,000 paths per call",
+        ));
+    }
+    let changes = body.paths.iter().map(|p| (p.clone(), None)).collect();
+    engine.stage_entries(&repo, &branch, changes).await?;
+    reply(StatusCode::OK, ObjectErrorList { errors: Vec::new() })
+}
+
+pub(super) async fn copy(call: Call) -> Answer {
+    let (engine, repo, branch) = (
+        call.engine.clone(),
+        call.param("repo"),
+        call.param("branch"),
+    );
+    let dest = call.query.require("dest_path")?.to_string();
+    let body: ObjectCopyCreation = read_json(call.req).await?;
+    let src_ref = body.src_ref.unwrap_or_else(|| branch.clone());
+    let entry = engine
+        .copy_object(&repo, &src_ref, &body.src_path, &branch, &dest, None)
+        .await?;
+    reply(StatusCode::CREATED, ObjectStats::object(&dest, &entry))
 }
 
 #[cfg(test)]

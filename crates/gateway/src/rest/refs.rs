@@ -2,99 +2,37 @@
 
 use std::collections::BTreeMap;
 
-use http::{Method, StatusCode};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use http::StatusCode;
 use sluice_meta::{
     ChangeKind, CommitRequest, DiffEntry, DiffOptions, LogOptions, MergeRequest, MergeStrategy,
     PageRequest,
 };
 
-use super::{Answer, ApiError, Call, Reply, not_found, pagination, read_json};
+use super::{Answer, ApiError, Call, Reply, read_json, reply};
+use crate::api::{
+    BranchCreation, BranchProtectionRule, Commit, CommitCreation, Diff, FindMergeBaseResult, List,
+    Merge, MergeResult, Ref, ResetCreation, RevertCreation, TagCreation,
+};
 
-pub(crate) fn commit_json(id: &str, c: &sluice_meta::Commit) -> Value {
-    json!({
-        "id": id,
-        "parents": c.parents,
-        "committer": c.committer,
-        "message": c.message,
-        "creation_date": c.created_ms / 1000,
-        "meta_range_id": c.tree,
-        "metadata": c.metadata,
-        "generation": c.generation,
-        "version": 1,
-    })
-}
-
-fn diff_json(d: &DiffEntry) -> Value {
+fn diff_entry(d: &DiffEntry) -> Diff {
     let kind = match d.kind {
         ChangeKind::Added => "added",
         ChangeKind::Removed => "removed",
         ChangeKind::Changed => "changed",
     };
     let size = d.right.as_ref().or(d.left.as_ref()).map_or(0, |e| e.size);
-    json!({ "type": kind, "path": d.path, "path_type": "object", "size_bytes": size })
+    Diff {
+        kind: kind.into(),
+        path: d.path.clone(),
+        path_type: "object".into(),
+        size_bytes: size,
+    }
 }
 
-fn diff_page(page: sluice_meta::DiffPage, amount: usize) -> Value {
+fn diff_page(page: sluice_meta::DiffPage, amount: usize) -> List<Diff> {
     let next = page.changes.last().map(|d| d.path.clone());
-    let results: Vec<Value> = page.changes.iter().map(diff_json).collect();
-    json!({ "pagination": pagination(page.has_more, next.as_deref(), results.len(), amount), "results": results })
-}
-
-#[derive(Deserialize)]
-struct BranchCreation {
-    name: String,
-    source: String,
-}
-
-#[derive(Deserialize)]
-struct CommitCreation {
-    message: String,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-    #[serde(default)]
-    allow_empty: bool,
-}
-
-#[derive(Deserialize, Default)]
-struct Merge {
-    message: Option<String>,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-    strategy: Option<String>,
-    #[serde(default)]
-    allow_empty: bool,
-}
-
-#[derive(Deserialize)]
-struct Reset {
-    #[serde(rename = "type")]
-    kind: String,
-    path: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Revert {
-    #[serde(rename = "ref")]
-    reference: String,
-    #[serde(default)]
-    parent_number: usize,
-    #[serde(default)]
-    allow_empty: bool,
-    message: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Rule {
-    pattern: String,
-}
-
-#[derive(Deserialize)]
-struct TagCreation {
-    id: String,
-    #[serde(rename = "ref")]
-    reference: String,
+    let results = page.changes.iter().map(diff_entry).collect();
+    List::new(results, page.has_more, next.as_deref(), amount)
 }
 
 fn strategy(s: Option<&str>) -> Result<MergeStrategy, ApiError> {
@@ -109,252 +47,331 @@ fn strategy(s: Option<&str>) -> Result<MergeStrategy, ApiError> {
     }
 }
 
-pub(super) async fn refs(call: Call) -> Answer {
-    let segs: Vec<String> = call.segments.clone();
-    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let engine = call.engine.clone();
-    let committer = call.committer.clone();
+/// A page request from `amount`, `after` and `prefix`.
+fn page_request(call: &Call) -> Result<(PageRequest, usize), ApiError> {
     let amount = call.query.amount()?;
-    let after = call.query.get("after").map(str::to_string);
-    match (&call.method, segs.as_slice()) {
-        (&Method::GET, [_, repo, "branches"]) => {
-            let request = PageRequest::first(amount)
-                .with_prefix(call.query.get("prefix").unwrap_or(""))
-                .with_after(after);
-            let page = engine.list_branches(repo, &request).await?;
-            let (branches, has_more) = (page.items, page.has_more);
-            let next = branches.last().map(|b| b.name.clone());
-            let results: Vec<Value> = branches
-                .iter()
-                .map(|b| json!({ "id": b.name, "commit_id": b.head }))
-                .collect();
-            Ok(Reply::Json(
-                StatusCode::OK,
-                json!({ "pagination": pagination(has_more, next.as_deref(), results.len(), amount), "results": results }),
-            ))
+    let request = PageRequest::first(amount)
+        .with_prefix(call.query.get("prefix").unwrap_or(""))
+        .with_after(call.query.get("after").map(str::to_string));
+    Ok((request, amount))
+}
+
+pub(super) async fn list_branches(call: Call) -> Answer {
+    let (request, amount) = page_request(&call)?;
+    let page = call
+        .engine
+        .list_branches(&call.param("repo"), &request)
+        .await?;
+    let next = page.items.last().map(|b| b.name.clone());
+    let results = page
+        .items
+        .iter()
+        .map(|b| Ref {
+            id: b.name.clone(),
+            commit_id: b.head.clone(),
+        })
+        .collect();
+    reply(
+        StatusCode::OK,
+        List::new(results, page.has_more, next.as_deref(), amount),
+    )
+}
+
+pub(super) async fn create_branch(call: Call) -> Answer {
+    let (engine, repo) = (call.engine.clone(), call.param("repo"));
+    let body: BranchCreation = read_json(call.req).await?;
+    let b = engine
+        .create_branch(&repo, &body.name, &body.source)
+        .await?;
+    // lakeFS answers the new branch's head as a JSON string.
+    reply(StatusCode::CREATED, b.head)
+}
+
+pub(super) async fn get_branch(call: Call) -> Answer {
+    let b = call
+        .engine
+        .branch(&call.param("repo"), &call.param("branch"))
+        .await?;
+    reply(
+        StatusCode::OK,
+        Ref {
+            id: b.name,
+            commit_id: b.head,
+        },
+    )
+}
+
+pub(super) async fn delete_branch(call: Call) -> Answer {
+    call.engine
+        .delete_branch(&call.param("repo"), &call.param("branch"))
+        .await?;
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn reset_branch(call: Call) -> Answer {
+    let (engine, repo, branch) = (
+        call.engine.clone(),
+        call.param("repo"),
+        call.param("branch"),
+    );
+    let body: ResetCreation = read_json(call.req).await?;
+    match (body.kind.as_str(), body.path.as_deref()) {
+        ("reset", _) => engine.reset_branch(&repo, &branch).await?,
+        ("object" | "common_prefix", Some(p)) => engine.reset_prefix(&repo, &branch, p).await?,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "reset type is reset, object or common_prefix (with path)",
+            ));
         }
-        (&Method::POST, [_, repo, "branches"]) => {
-            let repo = repo.to_string();
-            let body: BranchCreation = read_json(call.req).await?;
-            let b = engine
-                .create_branch(&repo, &body.name, &body.source)
-                .await?;
-            Ok(Reply::Json(StatusCode::CREATED, Value::String(b.head)))
-        }
-        (&Method::GET, [_, repo, "branches", branch]) => {
-            let b = engine.branch(repo, branch).await?;
-            Ok(Reply::Json(
-                StatusCode::OK,
-                json!({ "id": b.name, "commit_id": b.head }),
-            ))
-        }
-        (&Method::DELETE, [_, repo, "branches", branch]) => {
-            engine.delete_branch(repo, branch).await?;
-            Ok(Reply::Empty(StatusCode::NO_CONTENT))
-        }
-        (&Method::PUT, [_, repo, "branches", branch]) => {
-            let (repo, branch) = (repo.to_string(), branch.to_string());
-            let body: Reset = read_json(call.req).await?;
-            match (body.kind.as_str(), body.path.as_deref()) {
-                ("reset", _) => engine.reset_branch(&repo, &branch).await?,
-                ("object" | "common_prefix", Some(p)) => {
-                    engine.reset_prefix(&repo, &branch, p).await?
-                }
-                _ => {
-                    return Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "reset type is reset, object or common_prefix (with path)",
-                    ));
-                }
-            }
-            Ok(Reply::Empty(StatusCode::NO_CONTENT))
-        }
-        (&Method::POST, [_, repo, "branches", branch, "revert"]) => {
-            let (repo, branch) = (repo.to_string(), branch.to_string());
-            let body: Revert = read_json(call.req).await?;
-            let parent = (body.parent_number > 0).then_some(body.parent_number);
-            let request = CommitRequest {
-                message: body.message.unwrap_or_default(),
-                committer,
-                metadata: BTreeMap::new(),
-                allow_empty: body.allow_empty,
-            };
-            engine
-                .revert(&repo, &branch, &body.reference, parent, request)
-                .await?;
-            Ok(Reply::Empty(StatusCode::NO_CONTENT))
-        }
-        (&Method::GET, [_, repo, "branches", branch, "diff"]) => {
-            let options = DiffOptions {
-                prefix: call.query.get("prefix").unwrap_or("").to_string(),
-                after,
-                limit: amount,
-            };
-            let page = engine.diff_uncommitted(repo, branch, &options).await?;
-            Ok(Reply::Json(StatusCode::OK, diff_page(page, amount)))
-        }
-        (&Method::POST, [_, repo, "branches", branch, "commits"]) => {
-            let (repo, branch) = (repo.to_string(), branch.to_string());
-            let body: CommitCreation = read_json(call.req).await?;
-            let request = CommitRequest {
+    }
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn revert(call: Call) -> Answer {
+    let (engine, repo, branch) = (
+        call.engine.clone(),
+        call.param("repo"),
+        call.param("branch"),
+    );
+    let committer = call.committer.clone();
+    let body: RevertCreation = read_json(call.req).await?;
+    let parent = (body.parent_number > 0).then_some(body.parent_number);
+    let request = CommitRequest {
+        message: body.message.unwrap_or_default(),
+        committer,
+        metadata: BTreeMap::new(),
+        allow_empty: body.allow_empty,
+    };
+    engine
+        .revert(&repo, &branch, &body.reference, parent, request)
+        .await?;
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn diff_uncommitted(call: Call) -> Answer {
+    let amount = call.query.amount()?;
+    let options = DiffOptions {
+        prefix: call.query.get("prefix").unwrap_or("").to_string(),
+        after: call.query.get("after").map(str::to_string),
+        limit: amount,
+    };
+    let page = call
+        .engine
+        .diff_uncommitted(&call.param("repo"), &call.param("branch"), &options)
+        .await?;
+    reply(StatusCode::OK, diff_page(page, amount))
+}
+
+pub(super) async fn commit(call: Call) -> Answer {
+    let (engine, repo, branch) = (
+        call.engine.clone(),
+        call.param("repo"),
+        call.param("branch"),
+    );
+    let committer = call.committer.clone();
+    let body: CommitCreation = read_json(call.req).await?;
+    let request = CommitRequest {
+        message: body.message,
+        committer,
+        metadata: body.metadata,
+        allow_empty: body.allow_empty,
+    };
+    let (id, c) = engine.commit(&repo, &branch, request).await?;
+    reply(StatusCode::CREATED, Commit::from_meta(&id, &c))
+}
+
+pub(super) async fn get_commit(call: Call) -> Answer {
+    let (id, c) = call
+        .engine
+        .get_commit(&call.param("repo"), &call.param("commit"))
+        .await?;
+    reply(StatusCode::OK, Commit::from_meta(&id, &c))
+}
+
+pub(super) async fn log(call: Call) -> Answer {
+    let amount = call.query.amount()?;
+    let options = LogOptions {
+        first_parent: call.query.get("first_parent") == Some("true"),
+        after: call.query.get("after").map(str::to_string),
+        limit: amount,
+    };
+    let page = call
+        .engine
+        .log(&call.param("repo"), &call.param("ref"), &options)
+        .await?;
+    let next = page.commits.last().map(|(id, _)| id.clone());
+    let results = page
+        .commits
+        .iter()
+        .map(|(id, c)| Commit::from_meta(id, c))
+        .collect();
+    reply(
+        StatusCode::OK,
+        List::new(results, page.has_more, next.as_deref(), amount),
+    )
+}
+
+pub(super) async fn diff(call: Call) -> Answer {
+    let (engine, repo) = (call.engine.clone(), call.param("repo"));
+    let (left, right) = (call.param("left"), call.param("right"));
+    let amount = call.query.amount()?;
+    let options = DiffOptions {
+        prefix: call.query.get("prefix").unwrap_or("").to_string(),
+        after: call.query.get("after").map(str::to_string),
+        limit: amount,
+    };
+    // lakeFS's default is three-dot: the right side's changes since the merge base.
+    let left = if call.query.get("type") == Some("two_dot") {
+        left
+    } else {
+        engine
+            .merge_base(&repo, &left, &right)
+            .await?
+            .unwrap_or(left)
+    };
+    let page = engine.diff(&repo, &left, &right, &options).await?;
+    reply(StatusCode::OK, diff_page(page, amount))
+}
+
+pub(super) async fn merge_base(call: Call) -> Answer {
+    let (engine, repo) = (call.engine.clone(), call.param("repo"));
+    let src = engine
+        .resolve_ref(&repo, &call.param("source"))
+        .await?
+        .commit;
+    let dst = engine.resolve_ref(&repo, &call.param("dest")).await?.commit;
+    let base = engine
+        .merge_base(&repo, &src, &dst)
+        .await?
+        .unwrap_or_default();
+    reply(
+        StatusCode::OK,
+        FindMergeBaseResult {
+            source_commit_id: src,
+            destination_commit_id: dst,
+            base_commit_id: base,
+        },
+    )
+}
+
+pub(super) async fn merge(call: Call) -> Answer {
+    let (engine, repo) = (call.engine.clone(), call.param("repo"));
+    let (source, dest) = (call.param("source"), call.param("dest"));
+    let committer = call.committer.clone();
+    let body: Merge = read_json(call.req).await.unwrap_or_default();
+    let (id, _) = engine
+        .merge(
+            &repo,
+            &source,
+            &dest,
+            MergeRequest {
                 message: body.message,
                 committer,
                 metadata: body.metadata,
+                strategy: strategy(body.strategy.as_deref())?,
                 allow_empty: body.allow_empty,
-            };
-            let (id, c) = engine.commit(&repo, &branch, request).await?;
-            Ok(Reply::Json(StatusCode::CREATED, commit_json(&id, &c)))
-        }
-        (&Method::GET, [_, repo, "commits", commit]) => {
-            let (id, c) = engine.get_commit(repo, commit).await?;
-            Ok(Reply::Json(StatusCode::OK, commit_json(&id, &c)))
-        }
-        (&Method::GET, [_, repo, "refs", reference, "commits"]) => {
-            let options = LogOptions {
-                first_parent: call.query.get("first_parent") == Some("true"),
-                after,
-                limit: amount,
-            };
-            let page = engine.log(repo, reference, &options).await?;
-            let next = page.commits.last().map(|(id, _)| id.clone());
-            let results: Vec<Value> = page
-                .commits
-                .iter()
-                .map(|(id, c)| commit_json(id, c))
-                .collect();
-            Ok(Reply::Json(
-                StatusCode::OK,
-                json!({ "pagination": pagination(page.has_more, next.as_deref(), results.len(), amount), "results": results }),
-            ))
-        }
-        (&Method::GET, [_, repo, "refs", left, "diff", right]) => {
-            let options = DiffOptions {
-                prefix: call.query.get("prefix").unwrap_or("").to_string(),
-                after,
-                limit: amount,
-            };
-            // lakeFS's default is three-dot: the right side's changes since the merge base.
-            let left = if call.query.get("type") == Some("two_dot") {
-                left.to_string()
-            } else {
-                engine
-                    .merge_base(repo, left, right)
-                    .await?
-                    .unwrap_or_else(|| left.to_string())
-            };
-            let page = engine.diff(repo, &left, right, &options).await?;
-            Ok(Reply::Json(StatusCode::OK, diff_page(page, amount)))
-        }
-        (&Method::GET, [_, repo, "refs", source, "merge", dest]) => {
-            let src = engine.resolve_ref(repo, source).await?.commit;
-            let dst = engine.resolve_ref(repo, dest).await?.commit;
-            let base = engine
-                .merge_base(repo, &src, &dst)
-                .await?
-                .unwrap_or_default();
-            Ok(Reply::Json(
-                StatusCode::OK,
-                json!({ "source_commit_id": src, "destination_commit_id": dst, "base_commit_id": base }),
-            ))
-        }
-        (&Method::POST, [_, repo, "refs", source, "merge", dest]) => {
-            let (repo, source, dest) = (repo.to_string(), source.to_string(), dest.to_string());
-            let body: Merge = read_json(call.req).await.unwrap_or_default();
-            let (id, _) = engine
-                .merge(
-                    &repo,
-                    &source,
-                    &dest,
-                    MergeRequest {
-                        message: body.message,
-                        committer,
-                        metadata: body.metadata,
-                        strategy: strategy(body.strategy.as_deref())?,
-                        allow_empty: body.allow_empty,
-                    },
-                )
-                .await?;
-            Ok(Reply::Json(StatusCode::OK, json!({ "reference": id })))
-        }
-        (&Method::GET, [_, repo, "settings", "branch_protection"])
-        | (&Method::GET, [_, repo, "branch_protection"]) => {
-            let rules: Vec<Value> = engine
-                .branch_protection(repo)
-                .await?
-                .into_iter()
-                .map(|p| json!({ "pattern": p }))
-                .collect();
-            Ok(Reply::Json(StatusCode::OK, Value::Array(rules)))
-        }
-        (&Method::PUT, [_, repo, "settings", "branch_protection"]) => {
-            let repo = repo.to_string();
-            let rules: Vec<Rule> = read_json(call.req).await?;
-            engine
-                .set_branch_protection(&repo, rules.into_iter().map(|r| r.pattern).collect())
-                .await?;
-            Ok(Reply::Empty(StatusCode::NO_CONTENT))
-        }
-        (&Method::POST, [_, repo, "branch_protection"]) => {
-            let repo = repo.to_string();
-            let rule: Rule = read_json(call.req).await?;
-            let mut rules = engine.branch_protection(&repo).await?;
-            if !rules.contains(&rule.pattern) {
-                rules.push(rule.pattern);
-            }
-            engine.set_branch_protection(&repo, rules).await?;
-            Ok(Reply::Empty(StatusCode::NO_CONTENT))
-        }
-        (&Method::DELETE, [_, repo, "branch_protection"]) => {
-            let repo = repo.to_string();
-            let rule: Rule = read_json(call.req).await?;
-            let mut rules = engine.branch_protection(&repo).await?;
-            let before = rules.len();
-            rules.retain(|p| *p != rule.pattern);
-            if rules.len() == before {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "no such protection rule",
-                ));
-            }
-            engine.set_branch_protection(&repo, rules).await?;
-            Ok(Reply::Empty(StatusCode::NO_CONTENT))
-        }
-        (&Method::GET, [_, repo, "tags"]) => {
-            let request = PageRequest::first(amount)
-                .with_prefix(call.query.get("prefix").unwrap_or(""))
-                .with_after(after);
-            let page = engine.list_tags(repo, &request).await?;
-            let (tags, has_more) = (page.items, page.has_more);
-            let next = tags.last().map(|t| t.name.clone());
-            let results: Vec<Value> = tags
-                .iter()
-                .map(|t| json!({ "id": t.name, "commit_id": t.commit }))
-                .collect();
-            Ok(Reply::Json(
-                StatusCode::OK,
-                json!({ "pagination": pagination(has_more, next.as_deref(), results.len(), amount), "results": results }),
-            ))
-        }
-        (&Method::POST, [_, repo, "tags"]) => {
-            let repo = repo.to_string();
-            let body: TagCreation = read_json(call.req).await?;
-            let t = engine.create_tag(&repo, &body.id, &body.reference).await?;
-            Ok(Reply::Json(
-                StatusCode::CREATED,
-                json!({ "id": t.name, "commit_id": t.commit }),
-            ))
-        }
-        (&Method::GET, [_, repo, "tags", tag]) => {
-            let t = engine.tag(repo, tag).await?;
-            Ok(Reply::Json(
-                StatusCode::OK,
-                json!({ "id": t.name, "commit_id": t.commit }),
-            ))
-        }
-        (&Method::DELETE, [_, repo, "tags", tag]) => {
-            engine.delete_tag(repo, tag).await?;
-            Ok(Reply::Empty(StatusCode::NO_CONTENT))
-        }
-        _ => Err(not_found(&call.method, call.req.uri().path())),
+            },
+        )
+        .await?;
+    reply(StatusCode::OK, MergeResult { reference: id })
+}
+
+pub(super) async fn get_protection(call: Call) -> Answer {
+    let rules: Vec<BranchProtectionRule> = call
+        .engine
+        .branch_protection(&call.param("repo"))
+        .await?
+        .into_iter()
+        .map(|pattern| BranchProtectionRule { pattern })
+        .collect();
+    reply(StatusCode::OK, rules)
+}
+
+pub(super) async fn set_protection(call: Call) -> Answer {
+    let (engine, repo) = (call.engine.clone(), call.param("repo"));
+    let rules: Vec<BranchProtectionRule> = read_json(call.req).await?;
+    engine
+        .set_branch_protection(&repo, rules.into_iter().map(|r| r.pattern).collect())
+        .await?;
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn add_protection(call: Call) -> Answer {
+    let (engine, repo) = (call.engine.clone(), call.param("repo"));
+    let rule: BranchProtectionRule = read_json(call.req).await?;
+    let mut rules = engine.branch_protection(&repo).await?;
+    if !rules.contains(&rule.pattern) {
+        rules.push(rule.pattern);
     }
+    engine.set_branch_protection(&repo, rules).await?;
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn remove_protection(call: Call) -> Answer {
+    let (engine, repo) = (call.engine.clone(), call.param("repo"));
+    let rule: BranchProtectionRule = read_json(call.req).await?;
+    let mut rules = engine.branch_protection(&repo).await?;
+    let before = rules.len();
+    rules.retain(|p| *p != rule.pattern);
+    if rules.len() == before {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such protection rule",
+        ));
+    }
+    engine.set_branch_protection(&repo, rules).await?;
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn list_tags(call: Call) -> Answer {
+    let (request, amount) = page_request(&call)?;
+    let page = call.engine.list_tags(&call.param("repo"), &request).await?;
+    let next = page.items.last().map(|t| t.name.clone());
+    let results = page
+        .items
+        .iter()
+        .map(|t| Ref {
+            id: t.name.clone(),
+            commit_id: t.commit.clone(),
+        })
+        .collect();
+    reply(
+        StatusCode::OK,
+        List::new(results, page.has_more, next.as_deref(), amount),
+    )
+}
+
+pub(super) async fn create_tag(call: Call) -> Answer {
+    let (engine, repo) = (call.engine.clone(), call.param("repo"));
+    let body: TagCreation = read_json(call.req).await?;
+    let t = engine.create_tag(&repo, &body.id, &body.reference).await?;
+    reply(
+        StatusCode::CREATED,
+        Ref {
+            id: t.name,
+            commit_id: t.commit,
+        },
+    )
+}
+
+pub(super) async fn get_tag(call: Call) -> Answer {
+    let t = call
+        .engine
+        .tag(&call.param("repo"), &call.param("tag"))
+        .await?;
+    reply(
+        StatusCode::OK,
+        Ref {
+            id: t.name,
+            commit_id: t.commit,
+        },
+    )
+}
+
+pub(super) async fn delete_tag(call: Call) -> Answer {
+    call.engine
+        .delete_tag(&call.param("repo"), &call.param("tag"))
+        .await?;
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
 }

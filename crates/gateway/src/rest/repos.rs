@@ -1,110 +1,109 @@
 //! Repositories, and what clients ask first: configuration, version, the current user.
 
-use http::{Method, StatusCode};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use sluice_meta::{PageRequest, Repository};
+use http::StatusCode;
+use sluice_meta::PageRequest;
 
-use super::{Answer, ApiError, Call, Reply, not_found, pagination, read_json};
+use super::{Answer, Call, Reply, read_json, reply};
+use crate::api::{
+    Config, CurrentUser, List, Repository, RepositoryCreation, StorageConfig, User, VersionConfig,
+};
 
 /// The version reported to clients; lakeFS SDKs compare it against features they use.
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-fn storage_config() -> Value {
-    json!({
-        "blockstore_type": "local",
-        "blockstore_namespace_example": "local://my-repository",
-        "blockstore_namespace_ValidityRegex": "^(local|s3)://",
-        "default_namespace_prefix": "local://",
-        "pre_sign_support": false,
-        "pre_sign_support_ui": false,
-        "import_support": false,
-        "import_validity_regex": "^$",
-        "pre_sign_multipart_upload": false,
-    })
-}
-
-pub(crate) fn repository_json(r: &Repository) -> Value {
-    json!({
-        "id": r.name,
-        "creation_date": r.created_ms / 1000,
-        "default_branch": r.default_branch,
-        "storage_namespace": r.storage_namespace,
-        "read_only": false,
-    })
-}
-
-pub(super) async fn config(call: Call) -> Answer {
-    let segs: Vec<&str> = call.segments.iter().map(String::as_str).collect();
-    let version = json!({ "version": VERSION, "upgrade_recommended": false });
-    match (&call.method, segs.as_slice()) {
-        (&Method::GET, ["config"]) => Ok(Reply::Json(
-            StatusCode::OK,
-            json!({
-                "version_config": version,
-                "storage_config": storage_config(),
-            }),
-        )),
-        (&Method::GET, ["config", "version"]) => Ok(Reply::Json(StatusCode::OK, version)),
-        (&Method::GET, ["config", "storage"]) => Ok(Reply::Json(StatusCode::OK, storage_config())),
-        (&Method::GET, ["user"]) => Ok(Reply::Json(
-            StatusCode::OK,
-            json!({ "user": { "id": call.committer, "creation_date": 0 } }),
-        )),
-        _ => Err(not_found(&call.method, call.req.uri().path())),
+fn storage_config() -> StorageConfig {
+    StorageConfig {
+        blockstore_type: "local".into(),
+        blockstore_namespace_example: "local://my-repository".into(),
+        blockstore_namespace_validity_regex: "^(local|s3)://".into(),
+        default_namespace_prefix: "local://".into(),
+        pre_sign_support: false,
+        pre_sign_support_ui: false,
+        import_support: false,
+        import_validity_regex: "^$".into(),
+        pre_sign_multipart_upload: false,
     }
 }
 
-#[derive(Deserialize)]
-struct RepositoryCreation {
-    name: String,
-    storage_namespace: String,
-    #[serde(default = "main")]
-    default_branch: String,
+fn version_config() -> VersionConfig {
+    VersionConfig {
+        version: VERSION.into(),
+        upgrade_recommended: false,
+    }
 }
 
-fn main() -> String {
-    "main".into()
+/// The API's view of a repository.
+pub(crate) fn repository(r: &sluice_meta::Repository) -> Repository {
+    Repository {
+        id: r.name.clone(),
+        creation_date: r.created_ms / 1000,
+        default_branch: r.default_branch.clone(),
+        storage_namespace: r.storage_namespace.clone(),
+        read_only: false,
+    }
 }
 
-pub(super) async fn repositories(call: Call) -> Answer {
-    let segs: Vec<String> = call.segments.clone();
+pub(super) async fn config(_: Call) -> Answer {
+    reply(
+        StatusCode::OK,
+        Config {
+            version_config: version_config(),
+            storage_config: storage_config(),
+        },
+    )
+}
+
+pub(super) async fn version(_: Call) -> Answer {
+    reply(StatusCode::OK, version_config())
+}
+
+pub(super) async fn storage(_: Call) -> Answer {
+    reply(StatusCode::OK, storage_config())
+}
+
+pub(super) async fn user(call: Call) -> Answer {
+    reply(
+        StatusCode::OK,
+        CurrentUser {
+            user: User {
+                id: call.committer,
+                creation_date: 0,
+            },
+        },
+    )
+}
+
+pub(super) async fn list(call: Call) -> Answer {
+    let amount = call.query.amount()?;
+    let prefix = call.query.get("prefix").unwrap_or("").to_string();
+    let after = call.query.get("after").map(str::to_string);
+    let request = PageRequest::first(amount)
+        .with_prefix(prefix)
+        .with_after(after);
+    let page = call.engine.list_repositories(&request).await?;
+    let next = page.items.last().map(|r| r.name.clone());
+    let results = page.items.iter().map(repository).collect();
+    reply(
+        StatusCode::OK,
+        List::new(results, page.has_more, next.as_deref(), amount),
+    )
+}
+
+pub(super) async fn create(call: Call) -> Answer {
     let engine = call.engine.clone();
-    match (&call.method, segs.as_slice()) {
-        (&Method::GET, [_]) => {
-            let amount = call.query.amount()?;
-            let prefix = call.query.get("prefix").unwrap_or("").to_string();
-            let after = call.query.get("after").map(str::to_string);
-            let request = PageRequest::first(amount)
-                .with_prefix(prefix)
-                .with_after(after);
-            let page = engine.list_repositories(&request).await?;
-            let (repos, has_more) = (page.items, page.has_more);
-            let next = repos.last().map(|r| r.name.clone());
-            let results: Vec<Value> = repos.iter().map(repository_json).collect();
-            Ok(Reply::Json(
-                StatusCode::OK,
-                json!({ "pagination": pagination(has_more, next.as_deref(), results.len(), amount), "results": results }),
-            ))
-        }
-        (&Method::POST, [_]) => {
-            let body: RepositoryCreation = read_json(call.req).await?;
-            let r = engine
-                .create_repository(&body.name, &body.storage_namespace, &body.default_branch)
-                .await?;
-            Ok(Reply::Json(StatusCode::CREATED, repository_json(&r)))
-        }
-        (&Method::GET, [_, repo]) => {
-            let r = engine.repository(repo).await?;
-            Ok(Reply::Json(StatusCode::OK, repository_json(&r)))
-        }
-        (&Method::DELETE, [_, repo]) => {
-            engine.delete_repository(repo).await?;
-            Ok(Reply::Empty(StatusCode::NO_CONTENT))
-        }
-        _ => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("{} is not supported here", call.method),
-        )),
-    }
+    let body: RepositoryCreation = read_json(call.req).await?;
+    let r = engine
+        .create_repository(&body.name, &body.storage_namespace, &body.default_branch)
+        .await?;
+    reply(StatusCode::CREATED, repository(&r))
+}
+
+pub(super) async fn get(call: Call) -> Answer {
+    let r = call.engine.repository(&call.param("repo")).await?;
+    reply(StatusCode::OK, repository(&r))
+}
+
+pub(super) async fn delete(call: Call) -> Answer {
+    call.engine.delete_repository(&call.param("repo")).await?;
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
 }

@@ -1,0 +1,475 @@
+//! Request and response bodies of the REST API under `/api/v1`, in lakeFS's shapes.
+//!
+//! The server builds these and serialises them; the CLI deserialises answers into them. A
+//! field renamed here changes the wire format: `openapi_matches_types` (in
+//! `crate::rest`) fails when this file and `openapi.json` disagree.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// lakeFS's pagination object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pagination {
+    /// More results after these.
+    pub has_more: bool,
+    /// What to pass as `after` for the next page; empty on the last page.
+    pub next_offset: String,
+    /// How many results this page holds.
+    pub results: usize,
+    /// The page size asked for.
+    pub max_per_page: usize,
+}
+
+impl Pagination {
+    /// The pagination of a page of `results` items, `next` being the last item's key.
+    pub fn new(has_more: bool, next: Option<&str>, results: usize, max_per_page: usize) -> Self {
+        Self {
+            has_more,
+            next_offset: if has_more {
+                next.unwrap_or("").to_string()
+            } else {
+                String::new()
+            },
+            results,
+            max_per_page,
+        }
+    }
+}
+
+/// A page of a listing: `{pagination, results}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct List<T> {
+    /// Where this page stands.
+    pub pagination: Pagination,
+    /// The items.
+    pub results: Vec<T>,
+}
+
+impl<T> List<T> {
+    /// A page of `results`, `next` being the key of the last one.
+    pub fn new(results: Vec<T>, has_more: bool, next: Option<&str>, amount: usize) -> Self {
+        Self {
+            pagination: Pagination::new(has_more, next, results.len(), amount),
+            results,
+        }
+    }
+}
+
+/// An error answer: `{"message": ...}`, with the conflicting paths of a refused merge or
+/// the report of a pre-merge gate's refusal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// One line for people.
+    pub message: String,
+    /// Paths changed on both sides of a merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<Vec<String>>,
+    /// Why a pre-merge gate refused a merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
+}
+
+/// `GET /config/version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionConfig {
+    /// Sluice's version.
+    pub version: String,
+    /// Always false.
+    pub upgrade_recommended: bool,
+}
+
+/// `GET /config/storage`: what lakeFS clients check before they upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct StorageConfig {
+    pub blockstore_type: String,
+    pub blockstore_namespace_example: String,
+    #[serde(rename = "blockstore_namespace_ValidityRegex")]
+    pub blockstore_namespace_validity_regex: String,
+    pub default_namespace_prefix: String,
+    pub pre_sign_support: bool,
+    pub pre_sign_support_ui: bool,
+    pub import_support: bool,
+    pub import_validity_regex: String,
+    pub pre_sign_multipart_upload: bool,
+}
+
+/// `GET /config`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// The version.
+    pub version_config: VersionConfig,
+    /// The storage.
+    pub storage_config: StorageConfig,
+}
+
+/// The signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The access key id.
+    pub id: String,
+    /// Always 0.
+    pub creation_date: i64,
+}
+
+/// `GET /user`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentUser {
+    /// Who the request's credentials are.
+    pub user: User,
+}
+
+/// A repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repository {
+    /// Its name.
+    pub id: String,
+    /// Seconds since the epoch.
+    pub creation_date: i64,
+    /// The branch it was created with.
+    pub default_branch: String,
+    /// Where its objects live.
+    pub storage_namespace: String,
+    /// Always false.
+    pub read_only: bool,
+}
+
+/// `POST /repositories`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepositoryCreation {
+    /// The repository's name.
+    pub name: String,
+    /// Where its objects live (`local://...`, `s3://...`).
+    pub storage_namespace: String,
+    /// Its first branch [default: main].
+    #[serde(default = "main_branch")]
+    pub default_branch: String,
+}
+
+fn main_branch() -> String {
+    "main".into()
+}
+
+/// A branch or a tag: its name and commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ref {
+    /// The name.
+    pub id: String,
+    /// The commit it points at.
+    pub commit_id: String,
+}
+
+/// `POST /repositories/{repo}/branches` (answered with the new head as a JSON string).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BranchCreation {
+    /// The new branch.
+    pub name: String,
+    /// The ref it starts from.
+    pub source: String,
+}
+
+/// `PUT /repositories/{repo}/branches/{branch}`: drop uncommitted changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetCreation {
+    /// `reset` (everything), `object` or `common_prefix` (with `path`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The object or prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// `POST /repositories/{repo}/branches/{branch}/revert`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevertCreation {
+    /// The commit to revert.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Which parent of a merge commit (1-based; 0 for a plain commit).
+    #[serde(default)]
+    pub parent_number: usize,
+    /// Commit even when the revert changes nothing.
+    #[serde(default)]
+    pub allow_empty: bool,
+    /// The revert commit's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    /// Its id.
+    pub id: String,
+    /// Its parents' ids.
+    pub parents: Vec<String>,
+    /// Who made it.
+    pub committer: String,
+    /// Its message.
+    pub message: String,
+    /// Seconds since the epoch.
+    pub creation_date: i64,
+    /// The root of its tree.
+    pub meta_range_id: String,
+    /// Key/values given at commit time.
+    pub metadata: BTreeMap<String, String>,
+    /// Distance from the first commit.
+    pub generation: u64,
+    /// The commit format: 1.
+    pub version: u32,
+}
+
+impl Commit {
+    /// The commit `c` whose id is `id`.
+    pub fn from_meta(id: &str, c: &sluice_meta::Commit) -> Self {
+        Self {
+            id: id.to_string(),
+            parents: c.parents.clone(),
+            committer: c.committer.clone(),
+            message: c.message.clone(),
+            creation_date: c.created_ms / 1000,
+            meta_range_id: c.tree.clone(),
+            metadata: c.metadata.clone(),
+            generation: c.generation,
+            version: 1,
+        }
+    }
+}
+
+/// `POST /repositories/{repo}/branches/{branch}/commits`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitCreation {
+    /// The message.
+    pub message: String,
+    /// Key/values to record.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// Commit even with nothing staged.
+    #[serde(default)]
+    pub allow_empty: bool,
+}
+
+/// One changed path of a diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diff {
+    /// `added`, `removed` or `changed`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The path.
+    pub path: String,
+    /// Always `object`.
+    pub path_type: String,
+    /// The size on the side that has it (the right side when both do).
+    pub size_bytes: u64,
+}
+
+/// `POST /repositories/{repo}/refs/{source}/merge/{destination}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merge {
+    /// The merge commit's message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Key/values to record.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// `source-wins` or `dest-wins`; none fails on conflicts.
+    #[serde(default)]
+    pub strategy: Option<String>,
+    /// Merge even when nothing changes.
+    #[serde(default)]
+    pub allow_empty: bool,
+}
+
+/// A merge's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeResult {
+    /// The commit the destination now points at.
+    pub reference: String,
+}
+
+/// `GET /repositories/{repo}/refs/{source}/merge/{destination}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindMergeBaseResult {
+    /// The source's commit.
+    pub source_commit_id: String,
+    /// The destination's commit.
+    pub destination_commit_id: String,
+    /// Their merge base; empty when they share no history.
+    pub base_commit_id: String,
+}
+
+/// A branch protection rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BranchProtectionRule {
+    /// A glob over branch names.
+    pub pattern: String,
+}
+
+/// `POST /repositories/{repo}/tags`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagCreation {
+    /// The tag's name.
+    pub id: String,
+    /// The ref it points at.
+    #[serde(rename = "ref")]
+    pub reference: String,
+}
+
+/// An object, or a common prefix of a delimited listing (`path_type` `common_prefix`,
+/// without size, metadata or content type).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectStats {
+    /// The path.
+    pub path: String,
+    /// `object` or `common_prefix`.
+    pub path_type: String,
+    /// Where the bytes are.
+    pub physical_address: String,
+    /// The ETag.
+    pub checksum: String,
+    /// The size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    /// Seconds since the epoch.
+    pub mtime: i64,
+    /// User metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// The content type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+impl ObjectStats {
+    /// The object `e` at `path`.
+    pub fn object(path: &str, e: &sluice_meta::Entry) -> Self {
+        Self {
+            path: path.to_string(),
+            path_type: "object".into(),
+            physical_address: e.address.clone(),
+            checksum: e.etag.clone(),
+            size_bytes: Some(e.size),
+            mtime: e.last_modified_ms / 1000,
+            // Keys under `sluice:` hold S3's system headers (Cache-Control, ...), not user
+            // metadata.
+            metadata: Some(
+                e.metadata
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with("sluice:"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            content_type: Some(
+                e.content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+            ),
+        }
+    }
+
+    /// The common prefix `path`.
+    pub fn prefix(path: &str) -> Self {
+        Self {
+            path: path.to_string(),
+            path_type: "common_prefix".into(),
+            physical_address: String::new(),
+            checksum: String::new(),
+            size_bytes: None,
+            mtime: 0,
+            metadata: None,
+            content_type: None,
+        }
+    }
+}
+
+/// `POST /repositories/{repo}/branches/{branch}/objects/delete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathList {
+    /// At most 1,000 paths.
+    pub paths: Vec<String>,
+}
+
+/// A path that could not be deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectError {
+    /// The path.
+    pub path: String,
+    /// An HTTP status.
+    pub status_code: u16,
+    /// Why.
+    pub message: String,
+}
+
+/// The answer of a delete of many paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectErrorList {
+    /// The paths not deleted.
+    pub errors: Vec<ObjectError>,
+}
+
+/// `POST /repositories/{repo}/branches/{branch}/objects/copy?dest_path=...`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectCopyCreation {
+    /// The source object.
+    pub src_path: String,
+    /// Its ref [default: the destination branch].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub src_ref: Option<String>,
+}
+
+/// `POST /repositories/{repo}/gc`; every field is optional, and so is the body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcRequest {
+    /// Report what would be deleted, delete nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Objects younger than this are kept [default: 6 hours].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_seconds: Option<u64>,
+}
+
+/// What a garbage collection did, and how it was asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcResult {
+    /// Physical objects seen.
+    pub examined: u64,
+    /// Objects still reachable.
+    pub reachable: u64,
+    /// Objects deleted (or that would be, in a dry run).
+    pub deleted: u64,
+    /// Their bytes.
+    pub deleted_bytes: u64,
+    /// Unreachable objects spared by the grace period.
+    pub too_young: u64,
+    /// Whether nothing was deleted.
+    pub dry_run: bool,
+    /// The grace period used.
+    pub grace_seconds: u64,
+}
+
+impl GcResult {
+    /// The answer for `report`.
+    pub fn new(report: &sluice_meta::GcReport, dry_run: bool, grace_seconds: u64) -> Self {
+        Self {
+            examined: report.examined,
+            reachable: report.reachable,
+            deleted: report.deleted,
+            deleted_bytes: report.deleted_bytes,
+            too_young: report.too_young,
+            dry_run,
+            grace_seconds,
+        }
+    }
+}
+
+/// `POST /repositories/{repo}/refs/{ref}/sql`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlRequest {
+    /// One SQL statement over the ref's tables.
+    pub query: String,
+    /// Rows to return at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<usize>,
+}
