@@ -2,7 +2,9 @@
 //! the REST API of a running sidecar, with one-line errors.
 
 use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use sluice_gateway::api::{ErrorBody, List};
 
 /// A failure of a client subcommand: one line for the terminal.
 #[derive(Debug, thiserror::Error)]
@@ -138,53 +140,63 @@ impl Api {
         }
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        let body = serde_json::from_str::<Value>(&text).ok();
-        let message = body
-            .as_ref()
-            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or(text);
-        match body.and_then(|mut b| b.get_mut("report").map(Value::take)) {
-            Some(report) => Err(ClientError::Refused {
+        match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(ErrorBody {
+                message,
+                report: Some(report),
+                ..
+            }) => Err(ClientError::Refused {
                 status,
                 message,
                 report: Box::new(report),
             }),
-            None => Err(ClientError::Api { status, message }),
+            Ok(body) => Err(ClientError::Api {
+                status,
+                message: body.message,
+            }),
+            Err(_) => Err(ClientError::Api {
+                status,
+                message: text,
+            }),
         }
     }
 
-    pub async fn json(&self, req: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+    /// Send, and read the answer as a `T` (one of [`sluice_gateway::api`]'s types, or a
+    /// [`Value`] for sluice-query's reports).
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
         let resp = self.send(req).await?;
         let text = resp
             .text()
             .await
             .map_err(|e| ClientError::Local(e.to_string()))?;
-        if text.is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text)
+        let text = if text.is_empty() { "null" } else { &text };
+        serde_json::from_str(text)
             .map_err(|e| ClientError::Local(format!("bad JSON from the server: {e}")))
     }
 
     /// Every result of a paginated listing.
-    pub async fn all(&self, path: &str, extra: &str) -> Result<Vec<Value>, ClientError> {
+    pub async fn all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        extra: &str,
+    ) -> Result<Vec<T>, ClientError> {
         let mut out = Vec::new();
         let mut after = String::new();
         loop {
-            let page = self
+            let page: List<T> = self
                 .json(self.request(
                     Method::GET,
                     &format!("{path}?amount=1000&after={}{extra}", enc(&after)),
                 ))
                 .await?;
-            if let Some(r) = page.get("results").and_then(Value::as_array) {
-                out.extend(r.iter().cloned());
-            }
-            let p = &page["pagination"];
-            if p["has_more"].as_bool() != Some(true) {
+            out.extend(page.results);
+            if !page.pagination.has_more {
                 return Ok(out);
             }
-            after = p["next_offset"].as_str().unwrap_or_default().to_string();
+            after = page.pagination.next_offset;
         }
     }
 }

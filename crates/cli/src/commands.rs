@@ -8,7 +8,13 @@ use clap::Subcommand;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
+use sluice_gateway::api::{
+    BranchCreation, BranchProtectionRule, Commit, CommitCreation, Diff, GcRequest, GcResult, List,
+    Merge, MergeResult, ObjectStats, Ref, Repository, RepositoryCreation, ResetCreation,
+    RevertCreation, TagCreation,
+};
 
 use crate::client::{Address, Api, ClientError, enc};
 
@@ -89,9 +95,12 @@ pub enum FsCmd {
 }
 
 /// Print `value` as JSON, or `human` for people.
-pub(crate) fn print(json_out: bool, value: &Value, human: impl FnOnce() -> String) {
+pub(crate) fn print(json_out: bool, value: &impl Serialize, human: impl FnOnce() -> String) {
     if json_out {
-        println!("{value}");
+        println!(
+            "{}",
+            serde_json::to_string(value).expect("answers serialise")
+        );
     } else {
         let text = human();
         if !text.is_empty() {
@@ -101,15 +110,9 @@ pub(crate) fn print(json_out: bool, value: &Value, human: impl FnOnce() -> Strin
 }
 
 /// Branches and tags for people: name, tab, commit id.
-fn ref_lines(refs: &[Value]) -> String {
+fn ref_lines(refs: &[Ref]) -> String {
     refs.iter()
-        .map(|r| {
-            format!(
-                "{}\t{}",
-                r["id"].as_str().unwrap_or(""),
-                r["commit_id"].as_str().unwrap_or("")
-            )
-        })
+        .map(|r| format!("{}\t{}", r.id, r.commit_id))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -136,27 +139,25 @@ pub async fn repo(api: &Api, cmd: RepoCmd, json_out: bool) -> Result<(), ClientE
         } => {
             let a = Address::parse(&repo)?;
             let ns = storage_namespace.unwrap_or_else(|| format!("local://{}", a.repo));
-            let v = api
-                .json(api.request(Method::POST, "/repositories").json(&json!({
-                    "name": a.repo, "storage_namespace": ns, "default_branch": default_branch
-                })))
+            let v: Repository = api
+                .json(
+                    api.request(Method::POST, "/repositories")
+                        .json(&RepositoryCreation {
+                            name: a.repo.clone(),
+                            storage_namespace: ns.clone(),
+                            default_branch,
+                        }),
+                )
                 .await?;
             print(json_out, &v, || {
                 format!("created repository {} ({ns})", a.repo)
             });
         }
         RepoCmd::List => {
-            let all = api.all("/repositories", "").await?;
-            print(json_out, &Value::Array(all.clone()), || {
+            let all: Vec<Repository> = api.all("/repositories", "").await?;
+            print(json_out, &all, || {
                 all.iter()
-                    .map(|r| {
-                        format!(
-                            "{}\t{}\t{}",
-                            r["id"].as_str().unwrap_or(""),
-                            r["default_branch"].as_str().unwrap_or(""),
-                            r["storage_namespace"].as_str().unwrap_or("")
-                        )
-                    })
+                    .map(|r| format!("{}\t{}\t{}", r.id, r.default_branch, r.storage_namespace))
                     .collect::<Vec<_>>()
                     .join("\n")
             });
@@ -178,25 +179,32 @@ pub async fn branch(api: &Api, cmd: BranchCmd, json_out: bool) -> Result<(), Cli
         BranchCmd::Create { branch, source } => {
             let a = Address::parse(&branch)?;
             let name = a.reference()?;
-            let v = api
+            let head: String = api
                 .json(
                     api.request(
                         Method::POST,
                         &format!("/repositories/{}/branches", enc(&a.repo)),
                     )
-                    .json(&json!({ "name": name, "source": source })),
+                    .json(&BranchCreation {
+                        name: name.to_string(),
+                        source,
+                    }),
                 )
                 .await?;
-            print(json_out, &json!({ "id": name, "commit_id": v }), || {
-                format!("created branch {name} at {}", v.as_str().unwrap_or(""))
+            let created = Ref {
+                id: name.to_string(),
+                commit_id: head,
+            };
+            print(json_out, &created, || {
+                format!("created branch {name} at {}", created.commit_id)
             });
         }
         BranchCmd::List { repo } => {
             let a = Address::parse(&repo)?;
-            let all = api
+            let all: Vec<Ref> = api
                 .all(&format!("/repositories/{}/branches", enc(&a.repo)), "")
                 .await?;
-            print(json_out, &Value::Array(all.clone()), || ref_lines(&all));
+            print(json_out, &all, || ref_lines(&all));
         }
         BranchCmd::Delete { branch } => {
             let a = Address::parse(&branch)?;
@@ -214,8 +222,14 @@ pub async fn branch(api: &Api, cmd: BranchCmd, json_out: bool) -> Result<(), Cli
             let a = Address::parse(&branch)?;
             let name = a.reference()?;
             let body = match a.path.as_deref().filter(|p| !p.is_empty()) {
-                Some(p) => json!({ "type": "common_prefix", "path": p }),
-                None => json!({ "type": "reset" }),
+                Some(p) => ResetCreation {
+                    kind: "common_prefix".into(),
+                    path: Some(p.to_string()),
+                },
+                None => ResetCreation {
+                    kind: "reset".into(),
+                    path: None,
+                },
             };
             api.send(
                 api.request(
@@ -245,7 +259,12 @@ pub async fn branch(api: &Api, cmd: BranchCmd, json_out: bool) -> Result<(), Cli
                         enc(name)
                     ),
                 )
-                .json(&json!({ "ref": commit, "parent_number": parent.unwrap_or(0) })),
+                .json(&RevertCreation {
+                    reference: commit.clone(),
+                    parent_number: parent.unwrap_or(0),
+                    allow_empty: false,
+                    message: None,
+                }),
             )
             .await?;
             print(json_out, &json!({ "reverted": commit }), || {
@@ -260,7 +279,9 @@ pub async fn branch(api: &Api, cmd: BranchCmd, json_out: bool) -> Result<(), Cli
                     Method::POST,
                     &format!("/repositories/{}/branch_protection", enc(&a.repo)),
                 )
-                .json(&json!({ "pattern": name })),
+                .json(&BranchProtectionRule {
+                    pattern: name.to_string(),
+                }),
             )
             .await?;
             print(json_out, &json!({ "protected": name }), || {
@@ -281,14 +302,14 @@ pub async fn commit(
 ) -> Result<(), ClientError> {
     let a = Address::parse(&branch)?;
     let name = a.reference()?;
-    let mut metadata = serde_json::Map::new();
+    let mut metadata = std::collections::BTreeMap::new();
     for kv in meta {
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| ClientError::Usage(format!("--meta takes KEY=VALUE, not {kv:?}")))?;
         metadata.insert(k.into(), v.into());
     }
-    let v = api
+    let v: Commit = api
         .json(
             api.request(
                 Method::POST,
@@ -298,12 +319,14 @@ pub async fn commit(
                     enc(name)
                 ),
             )
-            .json(&json!({ "message": message, "metadata": metadata, "allow_empty": allow_empty })),
+            .json(&CommitCreation {
+                message,
+                metadata,
+                allow_empty,
+            }),
         )
         .await?;
-    print(json_out, &v, || {
-        format!("committed {} on {name}", v["id"].as_str().unwrap_or(""))
-    });
+    print(json_out, &v, || format!("committed {} on {name}", v.id));
     Ok(())
 }
 
@@ -316,7 +339,7 @@ pub async fn log(
 ) -> Result<(), ClientError> {
     let a = Address::parse(&reference)?;
     let r = a.reference()?;
-    let v = api
+    let v: List<Commit> = api
         .json(api.request(
             Method::GET,
             &format!(
@@ -326,16 +349,16 @@ pub async fn log(
             ),
         ))
         .await?;
-    let commits = v["results"].as_array().cloned().unwrap_or_default();
-    print(json_out, &Value::Array(commits.clone()), || {
+    let commits = v.results;
+    print(json_out, &commits, || {
         commits
             .iter()
             .map(|c| {
                 format!(
                     "{}  {}  {}",
-                    &c["id"].as_str().unwrap_or("")[..12.min(c["id"].as_str().unwrap_or("").len())],
-                    c["committer"].as_str().unwrap_or(""),
-                    c["message"].as_str().unwrap_or("")
+                    &c.id[..12.min(c.id.len())],
+                    c.committer,
+                    c.message
                 )
             })
             .collect::<Vec<_>>()
@@ -361,16 +384,16 @@ pub async fn diff(
         ),
         None => format!("/repositories/{}/branches/{}/diff", enc(&a.repo), enc(l)),
     };
-    let all = api.all(&path, "").await?;
-    print(json_out, &Value::Array(all.clone()), || {
+    let all: Vec<Diff> = api.all(&path, "").await?;
+    print(json_out, &all, || {
         all.iter()
             .map(|d| {
-                let sign = match d["type"].as_str() {
-                    Some("added") => "+",
-                    Some("removed") => "-",
+                let sign = match d.kind.as_str() {
+                    "added" => "+",
+                    "removed" => "-",
                     _ => "~",
                 };
-                format!("{sign} {}", d["path"].as_str().unwrap_or(""))
+                format!("{sign} {}", d.path)
             })
             .collect::<Vec<_>>()
             .join("\n")
@@ -394,10 +417,14 @@ pub async fn merge(
                 Method::POST,
                 &format!("{}/merge/{}", s.ref_path()?, enc(d.reference()?)),
             )
-            .json(&json!({ "strategy": strategy, "message": message })),
+            .json(&Merge {
+                message,
+                strategy,
+                ..Merge::default()
+            }),
         )
         .await;
-    let v = match answer {
+    let v: MergeResult = match answer {
         Ok(v) => v,
         Err(ClientError::Refused {
             status,
@@ -419,7 +446,7 @@ pub async fn merge(
         format!(
             "merged into {}: {}",
             d.reference().unwrap_or(""),
-            v["reference"].as_str().unwrap_or("")
+            v.reference
         )
     });
     Ok(())
@@ -429,29 +456,28 @@ pub async fn tag(api: &Api, cmd: TagCmd, json_out: bool) -> Result<(), ClientErr
     match cmd {
         TagCmd::Create { tag, reference } => {
             let a = Address::parse(&tag)?;
-            let v = api
+            let v: Ref = api
                 .json(
                     api.request(
                         Method::POST,
                         &format!("/repositories/{}/tags", enc(&a.repo)),
                     )
-                    .json(&json!({ "id": a.reference()?, "ref": reference })),
+                    .json(&TagCreation {
+                        id: a.reference()?.to_string(),
+                        reference,
+                    }),
                 )
                 .await?;
             print(json_out, &v, || {
-                format!(
-                    "tagged {} at {}",
-                    a.reference().unwrap_or(""),
-                    v["commit_id"].as_str().unwrap_or("")
-                )
+                format!("tagged {} at {}", a.reference().unwrap_or(""), v.commit_id)
             });
         }
         TagCmd::List { repo } => {
             let a = Address::parse(&repo)?;
-            let all = api
+            let all: Vec<Ref> = api
                 .all(&format!("/repositories/{}/tags", enc(&a.repo)), "")
                 .await?;
-            print(json_out, &Value::Array(all.clone()), || ref_lines(&all));
+            print(json_out, &all, || ref_lines(&all));
         }
         TagCmd::Delete { tag } => {
             let a = Address::parse(&tag)?;
@@ -478,23 +504,17 @@ pub async fn fs(api: &Api, cmd: FsCmd, json_out: bool) -> Result<(), ClientError
             let a = Address::parse(&address)?;
             let prefix = a.path.clone().unwrap_or_default();
             let delimiter = if recursive { "" } else { "/" };
-            let all = api
+            let all: Vec<ObjectStats> = api
                 .all(
                     &format!("{}/objects/ls", a.ref_path()?),
                     &format!("&prefix={}&delimiter={delimiter}", enc(&prefix)),
                 )
                 .await?;
-            print(json_out, &Value::Array(all.clone()), || {
+            print(json_out, &all, || {
                 all.iter()
-                    .map(|o| match o["path_type"].as_str() {
-                        Some("common_prefix") => {
-                            format!("{:>12}  {}", "PRE", o["path"].as_str().unwrap_or(""))
-                        }
-                        _ => format!(
-                            "{:>12}  {}",
-                            o["size_bytes"].as_u64().unwrap_or(0),
-                            o["path"].as_str().unwrap_or("")
-                        ),
+                    .map(|o| match o.path_type.as_str() {
+                        "common_prefix" => format!("{:>12}  {}", "PRE", o.path),
+                        _ => format!("{:>12}  {}", o.size_bytes.unwrap_or(0), o.path),
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
@@ -502,7 +522,7 @@ pub async fn fs(api: &Api, cmd: FsCmd, json_out: bool) -> Result<(), ClientError
         }
         FsCmd::Stat { address } => {
             let a = Address::parse(&address)?;
-            let v = api
+            let v: ObjectStats = api
                 .json(api.request(
                     Method::GET,
                     &format!("{}/objects/stat?path={}", a.ref_path()?, enc(a.path()?)),
@@ -511,11 +531,11 @@ pub async fn fs(api: &Api, cmd: FsCmd, json_out: bool) -> Result<(), ClientError
             print(json_out, &v, || {
                 format!(
                     "path: {}\nsize: {}\nchecksum: {}\ncontent type: {}\nmtime: {}",
-                    v["path"].as_str().unwrap_or(""),
-                    v["size_bytes"],
-                    v["checksum"].as_str().unwrap_or(""),
-                    v["content_type"].as_str().unwrap_or(""),
-                    v["mtime"]
+                    v.path,
+                    v.size_bytes.unwrap_or(0),
+                    v.checksum,
+                    v.content_type.as_deref().unwrap_or(""),
+                    v.mtime
                 )
             });
         }
@@ -591,7 +611,7 @@ pub async fn fs(api: &Api, cmd: FsCmd, json_out: bool) -> Result<(), ClientError
                         counted.inc(c.len() as u64);
                     }
                 });
-            let v = api
+            let v: ObjectStats = api
                 .json(
                     api.request(
                         Method::POST,
@@ -604,7 +624,7 @@ pub async fn fs(api: &Api, cmd: FsCmd, json_out: bool) -> Result<(), ClientError
                 .await?;
             bar.finish_and_clear();
             print(json_out, &v, || {
-                format!("uploaded {} bytes to {address}", v["size_bytes"])
+                format!("uploaded {} bytes to {address}", v.size_bytes.unwrap_or(0))
             });
         }
         FsCmd::Rm { address } => {
@@ -635,26 +655,25 @@ pub async fn gc(
     } else {
         repo
     };
-    let mut body = json!({ "dry_run": dry_run });
-    if let Some(g) = grace_seconds {
-        body["grace_seconds"] = json!(g);
-    }
-    let v = api
+    let body = GcRequest {
+        dry_run,
+        grace_seconds,
+    };
+    let v: GcResult = api
         .json(
             api.request(Method::POST, &format!("/repositories/{}/gc", enc(&name)))
                 .json(&body),
         )
         .await?;
-    let n = |k: &str| v[k].as_u64().unwrap_or(0);
     print(json_out, &v, || {
         format!(
             "{} {} object(s) ({} bytes) of {name}; examined {}, reachable {}, kept as too young {}",
             if dry_run { "would delete" } else { "deleted" },
-            n("deleted"),
-            n("deleted_bytes"),
-            n("examined"),
-            n("reachable"),
-            n("too_young"),
+            v.deleted,
+            v.deleted_bytes,
+            v.examined,
+            v.reachable,
+            v.too_young,
         )
     });
     Ok(())

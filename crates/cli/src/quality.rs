@@ -3,7 +3,8 @@
 
 use clap::Subcommand;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
+use sluice_gateway::api::SqlRequest;
 
 use crate::client::{Address, Api, ClientError, enc};
 use crate::commands::print;
@@ -68,7 +69,7 @@ pub async fn count(
     json_out: bool,
 ) -> Result<(), ClientError> {
     let a = Address::parse(&address)?;
-    let v = api
+    let v: Value = api
         .json(api.request(
             Method::GET,
             &format!(
@@ -121,7 +122,7 @@ pub async fn compare(
     if let Some(k) = &key_columns {
         query.push_str(&format!("&key_columns={}", enc(k)));
     }
-    let v = api
+    let v: Value = api
         .json(api.request(
             Method::GET,
             &format!("{}/compare/{}?{query}", l.ref_path()?, enc(r.reference()?)),
@@ -246,10 +247,13 @@ pub async fn sql(
     json_out: bool,
 ) -> Result<(), ClientError> {
     let a = Address::parse(&address)?;
-    let v = api
+    let v: Value = api
         .json(
             api.request(Method::POST, &format!("{}/sql", a.ref_path()?))
-                .json(&json!({ "query": query, "max_rows": max_rows })),
+                .json(&SqlRequest {
+                    query,
+                    max_rows: Some(max_rows),
+                }),
         )
         .await?;
     print(json_out, &v, || table_text(&v));
@@ -334,7 +338,7 @@ pub async fn actions(api: &Api, cmd: ActionsCmd, json_out: bool) -> Result<(), C
             if let Some(b) = &branch {
                 path.push_str(&format!("&branch={}", enc(b)));
             }
-            let v = api.json(api.request(Method::GET, &path)).await?;
+            let v: Value = api.json(api.request(Method::GET, &path)).await?;
             print(json_out, &v, || {
                 v["results"]
                     .as_array()
@@ -357,7 +361,7 @@ pub async fn actions(api: &Api, cmd: ActionsCmd, json_out: bool) -> Result<(), C
         }
         ActionsCmd::Show { repo, run_id } => {
             let a = Address::parse(&repo)?;
-            let v = api
+            let v: Value = api
                 .json(api.request(
                     Method::GET,
                     &format!(
