@@ -411,3 +411,6 @@ pub(crate) fn not_found(method: &Method, path: &str) -> ApiError {
         format!("no API operation {method} {path}"),
     )
 }
+
+#[cfg(test)]
+mod openapi_check;
