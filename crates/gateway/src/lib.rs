@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod credentials;
 pub mod rest;
 pub mod s3;

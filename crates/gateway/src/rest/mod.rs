@@ -11,7 +11,6 @@ mod repos;
 
 use std::collections::HashMap;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -20,6 +19,7 @@ use serde_json::Value;
 use sluice_meta::{Engine, Error, ErrorDetail, ErrorKind};
 
 use crate::api::ErrorBody;
+use crate::auth;
 use crate::credentials::KeyPair;
 
 /// The OpenAPI document of what Sluice implements, served at `/api/v1/openapi.json`.
@@ -89,30 +89,6 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response<s3s::Bod
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(s3s::Body::from(text))
         .expect("valid response")
-}
-
-fn authorized(req: &Request<hyper::body::Incoming>, keys: &KeyPair) -> bool {
-    let Some(value) = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(encoded) = value.strip_prefix("Basic ") else {
-        return false;
-    };
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return false;
-    };
-    let expected = format!("{}:{}", keys.access_key_id, keys.secret_access_key);
-    // Constant-time comparison: the secret must not leak through timing.
-    decoded.len() == expected.len()
-        && decoded
-            .iter()
-            .zip(expected.as_bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
 }
 
 pub(crate) async fn read_json<T: for<'de> Deserialize<'de>>(
@@ -384,16 +360,16 @@ async fn route(engine: &Engine, keys: &KeyPair, req: Request<hyper::body::Incomi
     if let Ok((route, params)) = find(PUBLIC, &method, &segments) {
         return (route.handler)(call(params, String::new(), req)).await;
     }
-    if !authorized(&req, keys) {
+    let Some(identity) = auth::basic(req.headers(), keys) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "error authenticating request",
         ));
-    }
+    };
     match find(ROUTES, &method, &segments) {
         Ok((route, params)) => {
             let query = Query::parse(req.uri().query());
-            let mut call = call(params, keys.access_key_id.clone(), req);
+            let mut call = call(params, identity.user, req);
             call.query = query;
             (route.handler)(call).await
         }

@@ -14,13 +14,13 @@ mod objects;
 
 use std::sync::Arc;
 
-use s3s::auth::{S3Auth, SecretKey};
 use s3s::config::{S3Config, StaticConfigProvider};
 use s3s::dto::*;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use sluice_meta::{Engine, Entry, ErrorKind, Repository};
 
+use crate::auth::KeyAuth;
 use crate::credentials::KeyPair;
 use address::{Hosts, split_key};
 use errors::{Resource, on};
@@ -36,23 +36,6 @@ pub fn service(engine: Engine, keys: KeyPair, domain: &str) -> S3Service {
     config.xml_max_body_size = 8 * 1024 * 1024;
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(config))));
     builder.build()
-}
-
-/// The admin key pair; unknown key ids are refused as S3 refuses them.
-struct KeyAuth(KeyPair);
-
-#[async_trait::async_trait]
-impl S3Auth for KeyAuth {
-    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        if access_key == self.0.access_key_id {
-            Ok(SecretKey::from(self.0.secret_access_key.clone()))
-        } else {
-            Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            ))
-        }
-    }
 }
 
 pub(crate) struct SluiceS3 {

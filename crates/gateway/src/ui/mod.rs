@@ -20,7 +20,7 @@ mod layout;
 mod objects;
 mod preview;
 mod repositories;
-mod session;
+pub(crate) mod session;
 mod signin;
 
 #[cfg(test)]
@@ -240,7 +240,7 @@ where
     if (&method, path.as_str()) == (&Method::POST, "/ui/login") {
         return signin::sign_in(&ui.sessions, keys, req).await;
     }
-    let session = session::session_cookie(req.headers()).and_then(|id| ui.sessions.get(&id));
+    let session = crate::auth::session(&ui.sessions, req.headers()).map(|(_, s)| s);
     let Some(session) = session else {
         if method == Method::GET {
             let here = match req.uri().query() {

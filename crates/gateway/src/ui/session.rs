@@ -74,10 +74,7 @@ fn random_token() -> String {
     )
 }
 
-/// Equality whose time does not depend on where the inputs differ.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub(crate) use crate::auth::constant_time_eq;
 
 impl Sessions {
     /// A new session for `user`; expired ones are dropped on the way.

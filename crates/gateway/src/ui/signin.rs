@@ -6,7 +6,7 @@ use maud::html;
 
 use super::form::{Form, read_form};
 use super::layout::page;
-use super::session::{self, Flash, SessionView, Sessions, constant_time_eq};
+use super::session::{self, Flash, SessionView, Sessions};
 use super::{Reply, html, redirect};
 use crate::credentials::KeyPair;
 
@@ -68,17 +68,14 @@ where
             StatusCode::OK,
         );
     }
-    // Both compared in full, in constant time, so that timing tells nothing.
-    let id_ok = constant_time_eq(id.as_bytes(), keys.access_key_id.as_bytes());
-    let secret_ok = constant_time_eq(secret.as_bytes(), keys.secret_access_key.as_bytes());
-    if !(id_ok & secret_ok) {
+    let Some(identity) = crate::auth::key_pair(keys, id, secret, crate::auth::Via::Session) else {
         return page_with(
             Some("Wrong access key ID or secret access key: check the pair and try again."),
             &form,
             StatusCode::OK,
         );
-    }
-    let s = sessions.create(&keys.access_key_id);
+    };
+    let s = sessions.create(&identity.user);
     Response::builder()
         .status(StatusCode::SEE_OTHER)
         .header(http::header::LOCATION, next_page(&form))
