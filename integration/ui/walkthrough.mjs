@@ -97,6 +97,8 @@ async function phase1(page) {
 
   await upload(page, "_sluice_actions/", env("ACTION_FILE"), "action-file");
   await upload(page, "reviews/", env("REVIEWS_PARQUET"), "reviews");
+  // The reviews file (about 15 MB) is over the 8 MiB threshold: it went up in parts.
+  await expectText(page.locator("#upload-progress"), "Uploaded in 2 parts", "the reviews file's multipart upload");
   await page.goto(ui("objects?ref=main&path=reviews/"));
   await expectText(page.locator(".preview"), "486,000 rows", "preview of reviews/");
   await snap(page, "objects-preview");

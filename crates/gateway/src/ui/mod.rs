@@ -18,6 +18,7 @@ mod compare;
 mod form;
 mod layout;
 mod objects;
+mod parts;
 mod preview;
 mod repositories;
 pub(crate) mod session;
@@ -319,8 +320,8 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: std::fmt::Display + std::error::Error + Send + Sync + 'static,
 {
-    // The upload sends the file as its body and the token in a header.
-    if let ["repositories", repo, "upload"] = segs {
+    // Uploads send the file (or a part of it) as the body and the token in a header.
+    if let ["repositories", repo, "upload", ..] = segs {
         let token = req
             .headers()
             .get("x-csrf-token")
@@ -329,7 +330,11 @@ where
         if !ctx.sessions.check_csrf(&ctx.session, token) {
             return Err(csrf_refused());
         }
-        return objects::upload(&ctx, repo, req).await;
+        return match segs {
+            [_, _, _] => objects::upload(&ctx, repo, req).await,
+            [_, _, _, step] => Ok(parts::step(&ctx, repo, step, req).await),
+            _ => Err(UiError::not_found()),
+        };
     }
     let form = form::read_form(req.into_body()).await?;
     if !ctx.sessions.check_csrf(&ctx.session, form.text("csrf")) {

@@ -352,7 +352,7 @@ pub(crate) async fn download(ctx: &Ctx, repo: &str) -> Result<Reply, UiError> {
         .expect("valid response"))
 }
 
-fn text(status: StatusCode, message: String) -> Reply {
+pub(crate) fn text(status: StatusCode, message: String) -> Reply {
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")

@@ -442,3 +442,94 @@ async fn protection_rules_and_reset_on_the_branches_page() {
     let gone = f.engine.stat_object("lake", "main", "staged.txt").await;
     assert_eq!(gone.unwrap_err().kind(), sluice_meta::ErrorKind::NotFound);
 }
+
+/// A large file goes up in parts (the page's script for files over 8 MiB): start, parts,
+/// complete; the object reads back whole. A step without the token is refused, and a bad
+/// completion is a plain message.
+#[tokio::test]
+async fn uploads_in_parts() {
+    let f = Fixture::new();
+    f.lake().await;
+    let (cookie, csrf) = f.sign_in().await;
+    let token = [("x-csrf-token", csrf.as_str())];
+    let step =
+        |what: &str, query: &str| format!("/ui/repositories/lake/upload/{what}?ref=main&{query}");
+    let refused = f
+        .send(
+            Method::POST,
+            &step("start", "path=big.bin"),
+            Some(&cookie),
+            &[],
+            "",
+        )
+        .await;
+    assert_ne!(refused.status, StatusCode::CREATED);
+    let started = f
+        .send(
+            Method::POST,
+            &step("start", "path=big.bin"),
+            Some(&cookie),
+            &token,
+            "",
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
+    let id = started.body.clone();
+    let first = "a".repeat(5 * 1024 * 1024);
+    let second = "b".repeat(1234);
+    let mut etags = Vec::new();
+    for (n, body) in [(1, &first), (2, &second)] {
+        let part = f
+            .send(
+                Method::POST,
+                &step("part", &format!("upload={id}&n={n}")),
+                Some(&cookie),
+                &token,
+                body,
+            )
+            .await;
+        assert_eq!(part.status, StatusCode::OK, "{}", part.body);
+        etags.push(format!("{n} {}", part.body));
+    }
+    let bad = f
+        .send(
+            Method::POST,
+            &step("complete", &format!("upload={id}")),
+            Some(&cookie),
+            &token,
+            "x",
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("NUMBER ETAG"), "{}", bad.body);
+    let done = f
+        .send(
+            Method::POST,
+            &step("complete", &format!("upload={id}")),
+            Some(&cookie),
+            &token,
+            &etags.join("\n"),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::CREATED, "{}", done.body);
+    assert!(done.body.contains("in 2 parts"), "{}", done.body);
+    let entry = f
+        .engine
+        .stat_object("lake", "main", "big.bin")
+        .await
+        .unwrap();
+    assert_eq!(entry.size, (first.len() + second.len()) as u64);
+    // An upload to a tag is refused before anything is stored.
+    f.engine.create_tag("lake", "v1", "main").await.unwrap();
+    let to_tag = f
+        .send(
+            Method::POST,
+            "/ui/repositories/lake/upload/start?ref=v1&path=x",
+            Some(&cookie),
+            &token,
+            "",
+        )
+        .await;
+    assert_eq!(to_tag.status, StatusCode::BAD_REQUEST);
+    assert!(to_tag.body.contains("not a branch"), "{}", to_tag.body);
+}

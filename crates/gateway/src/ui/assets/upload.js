@@ -1,5 +1,6 @@
-// "Upload Object": each chosen or dropped file is sent by XMLHttpRequest as the body of one
-// POST, with a progress bar of its own. The server streams the body into the branch.
+// "Upload Object": each chosen or dropped file is sent by XMLHttpRequest with a progress bar
+// of its own: a small file as the body of one POST, a large one in parts of PART_SIZE, each
+// its own request (retried a few times), then completed; a failure aborts the upload.
 (function () {
   "use strict";
   var section = document.getElementById("upload");
@@ -33,6 +34,10 @@
     item.appendChild(note);
     list.appendChild(item);
 
+    if (file.size > MULTIPART_THRESHOLD) {
+      uploadInParts(file, path, bar, note, item, done);
+      return;
+    }
     var xhr = new XMLHttpRequest();
     xhr.open("POST", section.dataset.url + "&path=" + encodeURIComponent(path));
     xhr.setRequestHeader("X-CSRF-Token", section.dataset.csrf);
@@ -57,6 +62,66 @@
       done(false);
     };
     xhr.send(file);
+  }
+
+  var PART_SIZE = 8 * 1024 * 1024;
+  var MULTIPART_THRESHOLD = PART_SIZE;
+  var PART_TRIES = 3;
+
+  // POST `body` to the upload step `step` with `query`; calls back (ok, text).
+  function send(step, query, body, onprogress, callback) {
+    var url = section.dataset.url.replace("/upload?", "/upload/" + step + "?") + "&" + query;
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.setRequestHeader("X-CSRF-Token", section.dataset.csrf);
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    if (onprogress) xhr.upload.onprogress = onprogress;
+    xhr.onload = function () { callback(xhr.status >= 200 && xhr.status < 300, xhr.responseText); };
+    xhr.onerror = function () { callback(false, "the connection failed"); };
+    xhr.send(body);
+  }
+
+  function uploadInParts(file, path, bar, note, item, done) {
+    var count = Math.ceil(file.size / PART_SIZE), etags = [], sent = 0;
+    function fail(message, id) {
+      note.textContent = " " + message;
+      item.className = "error";
+      if (id) send("abort", "upload=" + encodeURIComponent(id), null, null, function () {});
+      done(false);
+    }
+    send("start", "path=" + encodeURIComponent(path), null, null, function (ok, id) {
+      if (!ok) return fail(id || "could not start the upload");
+      function partNo(n, tries) {
+        if (n > count) {
+          var list = etags.map(function (e, i) { return (i + 1) + " " + e; }).join("\n");
+          send("complete", "upload=" + encodeURIComponent(id), list, null, function (ok2, answer) {
+            if (!ok2) return fail(answer || "could not complete the upload", id);
+            bar.value = 100;
+            note.textContent = " " + answer;
+            item.className = "ok";
+            done(true);
+          });
+          return;
+        }
+        var blob = file.slice((n - 1) * PART_SIZE, Math.min(n * PART_SIZE, file.size));
+        var query = "upload=" + encodeURIComponent(id) + "&n=" + n;
+        send("part", query, blob, function (e) {
+          if (e.lengthComputable) {
+            bar.value = Math.round(((sent + e.loaded) / file.size) * 100);
+            note.textContent = " " + bar.value + "% (part " + n + " of " + count + ")";
+          }
+        }, function (okPart, etag) {
+          if (!okPart) {
+            if (tries + 1 < PART_TRIES) return partNo(n, tries + 1);
+            return fail("part " + n + ": " + (etag || "failed"), id);
+          }
+          etags[n - 1] = etag;
+          sent += blob.size;
+          partNo(n + 1, 0);
+        });
+      }
+      partNo(1, 0);
+    });
   }
 
   function uploadAll(files) {
