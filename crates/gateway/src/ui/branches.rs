@@ -92,6 +92,20 @@ pub(crate) async fn page_of(ctx: &Ctx, repo: &str) -> Result<Reply, UiError> {
             }
         }
         section.card {
+            h2 { "Reset a branch to a commit" }
+            p { "Moves the branch's head to another commit (a branch, tag or commit id) and drops its uncommitted changes, as " code { "git reset --hard" } " does. Commits after it stay reachable only from other refs." }
+            form.grid method="post" action=(repo_url(repo, "branches/reset", &[])) {
+                (csrf(s))
+                label for="reset_branch" { "Branch" }
+                input #reset_branch type="text" name="name" required list="branch-names";
+                datalist #branch-names { @for b in &branch_names { option value=(b) {} } }
+                label for="reset_to" { "To (branch, tag or commit)" }
+                input #reset_to type="text" name="to" required list="sources";
+                span {}
+                button.danger type="submit" { "Reset branch" }
+            }
+        }
+        section.card {
             h2 { "Protection rules" }
             p { "A protected branch (a name or a glob such as " code { "release-*" } ") changes only by merge: direct writes, commits, resets and deletion are refused." }
             @if rules.is_empty() {
@@ -214,17 +228,22 @@ pub(crate) async fn delete_tag(ctx: &Ctx, repo: &str, form: &Form) -> Outcome {
     }
 }
 
+/// Reset a branch: drop its uncommitted changes, or with `to`, also move its head there.
 pub(crate) async fn reset(ctx: &Ctx, repo: &str, form: &Form) -> Outcome {
-    let name = form.text("name");
-    match ctx.engine.reset_branch(repo, name).await {
-        Ok(()) => (
-            back(repo),
-            Ok(format!(
-                "Reset branch {name}: its uncommitted changes are gone."
-            )),
-        ),
-        Err(e) => (back(repo), Err(e.into())),
-    }
+    let name = form.text("name").trim();
+    let to = form.text("to").trim();
+    let done = if to.is_empty() {
+        ctx.engine
+            .reset_branch(repo, name)
+            .await
+            .map(|()| format!("Reset branch {name}: its uncommitted changes are gone."))
+    } else {
+        ctx.engine
+            .reset_branch_to(repo, name, to)
+            .await
+            .map(|b| format!("Reset branch {name} to {to} ({}).", short(&b.head)))
+    };
+    (back(repo), done.map_err(Into::into))
 }
 
 pub(crate) async fn protect(ctx: &Ctx, repo: &str, form: &Form) -> Outcome {

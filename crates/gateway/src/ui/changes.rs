@@ -1,5 +1,6 @@
 //! `/ui/repositories/{repo}/changes?ref=BRANCH`: "Uncommitted Changes", grouped by folder
-//! with counts; "Commit Changes" with a message and metadata; reset all or one path.
+//! with counts; "Commit Changes" with a message and metadata; reset all, one folder or one
+//! path.
 
 use std::collections::BTreeMap;
 
@@ -32,9 +33,11 @@ pub(crate) fn top_folder(path: &str) -> &str {
     }
 }
 
-/// A list of changes grouped by top folder, with counts per kind.
+/// A list of changes grouped by top folder, with counts per kind; `folder_action` adds a
+/// control to a folder's summary (the root group, `""`, gets none), `row_action` to a row.
 pub(crate) fn change_tree(
     changes: &[DiffEntry],
+    folder_action: impl Fn(&str) -> maud::Markup,
     row_action: impl Fn(&DiffEntry) -> maud::Markup,
 ) -> maud::Markup {
     let mut groups: BTreeMap<&str, Vec<&DiffEntry>> = BTreeMap::new();
@@ -51,6 +54,7 @@ pub(crate) fn change_tree(
                     span.added { (n(ChangeKind::Added)) " added" } ", "
                     span.changed { (n(ChangeKind::Changed)) " changed" } ", "
                     span.removed { (n(ChangeKind::Removed)) " removed" }
+                    @if !folder.is_empty() { " " (folder_action(folder)) }
                 }
                 table.changes {
                     thead { tr { th { "Change" } th { "Path" } th { "Size" } th { span.sr { "Actions" } } } }
@@ -111,6 +115,16 @@ pub(crate) async fn page_of(ctx: &Ctx, repo: &str) -> Result<Reply, UiError> {
                 }
             }
         };
+        let reset_folder = |folder: &str| {
+            html! {
+                form.inline method="post" action=(repo_url(repo, "changes/reset", &[])) {
+                    (csrf(s))
+                    input type="hidden" name="ref" value=(reference);
+                    input type="hidden" name="path" value=(folder);
+                    button.small type="submit" aria-label={ "Reset every change under " (folder) } { "Reset folder" }
+                }
+            }
+        };
         html! {
             h1 { "Uncommitted Changes" }
             p { "Branch " code { (reference) } " at commit "
@@ -118,7 +132,7 @@ pub(crate) async fn page_of(ctx: &Ctx, repo: &str) -> Result<Reply, UiError> {
             @if diff.changes.is_empty() {
                 p.empty { "No uncommitted changes on " (reference) "." }
             } @else {
-                (change_tree(&diff.changes, reset_one))
+                (change_tree(&diff.changes, reset_folder, reset_one))
                 @if let Some(n) = &next {
                     p { a href=(repo_url(repo, "changes", &[("ref", &reference), ("after", n)])) { "More changes" } }
                 }

@@ -104,7 +104,7 @@ pub(crate) async fn commit_page(ctx: &Ctx, repo: &str, id: &str) -> Result<Reply
             None => { p { "The first commit of the repository." } }
             Some(d) if d.changes.is_empty() => { p.empty { "No object changed." } }
             Some(d) => {
-                (change_tree(&d.changes, |_| html! {}))
+                (change_tree(&d.changes, |_| html! {}, |_| html! {}))
                 @if d.has_more { p { "Only the first " (CHANGES) " changes are shown." } }
             }
         }

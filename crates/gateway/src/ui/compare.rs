@@ -249,7 +249,7 @@ pub(crate) async fn page_of(ctx: &Ctx, repo: &str) -> Result<Reply, UiError> {
                     @if diff.changes.is_empty() {
                         p.empty { code { (source) } " changes nothing since the merge base." }
                     } @else {
-                        (change_tree(&diff.changes, |_| html! {}))
+                        (change_tree(&diff.changes, |_| html! {}, |_| html! {}))
                         @if diff.has_more { p { "Only the first " (CHANGES) " paths are shown." } }
                     }
                 }

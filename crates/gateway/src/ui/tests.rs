@@ -533,3 +533,58 @@ async fn uploads_in_parts() {
     assert_eq!(to_tag.status, StatusCode::BAD_REQUEST);
     assert!(to_tag.body.contains("not a branch"), "{}", to_tag.body);
 }
+
+/// A branch is reset to an older commit on the Branches page, and one folder's changes are
+/// reset on Uncommitted Changes, leaving the others.
+#[tokio::test]
+async fn reset_to_a_commit_and_reset_one_folder() {
+    let f = Fixture::new();
+    f.lake().await;
+    let (cookie, csrf) = f.sign_in().await;
+    f.put("main", "a.txt", b"a").await;
+    let request = sluice_meta::CommitRequest::new("first", "t");
+    let (first, _) = f.engine.commit("lake", "main", request).await.unwrap();
+    f.put("main", "b.txt", b"b").await;
+    let request = sluice_meta::CommitRequest::new("second", "t");
+    f.engine.commit("lake", "main", request).await.unwrap();
+    let a = f
+        .post(
+            "/ui/repositories/lake/branches/reset",
+            Some(&cookie),
+            &format!("csrf={csrf}&name=main&to={first}"),
+        )
+        .await;
+    assert!(
+        follow(&f, &a, &cookie)
+            .await
+            .contains("Reset branch main to")
+    );
+    assert_eq!(f.engine.branch("lake", "main").await.unwrap().head, first);
+    f.put("main", "one/x.txt", b"x").await;
+    f.put("main", "two/y.txt", b"y").await;
+    let changes = f
+        .get("/ui/repositories/lake/changes?ref=main", &cookie)
+        .await;
+    assert!(changes.body.contains("Reset folder"), "{}", changes.body);
+    let a = f
+        .post(
+            "/ui/repositories/lake/changes/reset",
+            Some(&cookie),
+            &format!("csrf={csrf}&ref=main&path=one/"),
+        )
+        .await;
+    let page = follow(&f, &a, &cookie).await;
+    assert!(page.contains("Reset one/"), "{page}");
+    assert!(
+        f.engine
+            .stat_object("lake", "main", "one/x.txt")
+            .await
+            .is_err()
+    );
+    assert!(
+        f.engine
+            .stat_object("lake", "main", "two/y.txt")
+            .await
+            .is_ok()
+    );
+}
