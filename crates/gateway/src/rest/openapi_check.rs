@@ -184,6 +184,25 @@ fn diff() -> Diff {
 fn samples() -> BTreeMap<&'static str, Value> {
     BTreeMap::from([
         (
+            "GarbageCollectionRequest",
+            sample(GcRequest {
+                dry_run: true,
+                grace_seconds: Some(0),
+            }),
+        ),
+        (
+            "GarbageCollectionResult",
+            sample(GcResult {
+                examined: 3,
+                reachable: 1,
+                deleted: 2,
+                deleted_bytes: 10,
+                too_young: 0,
+                dry_run: false,
+                grace_seconds: 0,
+            }),
+        ),
+        (
             "BranchCreation",
             sample(BranchCreation {
                 name: "b".into(),
@@ -352,4 +371,37 @@ fn a_renamed_field_is_caught() {
     problems.clear();
     compare(&doc, schema, &wrong_type, "Ref", &mut problems);
     assert_eq!(problems.len(), 1, "{problems:?}");
+}
+
+/// Every route the API serves is in the document (under its method), so the document can
+/// not fall behind the route table. Path parameters are compared by position, not name.
+#[test]
+fn every_route_is_documented() {
+    let doc = doc();
+    let paths = doc["paths"].as_object().expect("paths");
+    let shape = |p: &str| {
+        p.split('/')
+            .map(|s| if s.starts_with('{') { "{}" } else { s })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let documented: BTreeSet<(String, String)> = paths
+        .iter()
+        .flat_map(|(p, ops)| {
+            let p = shape(p);
+            ops.as_object()
+                .into_iter()
+                .flat_map(|o| o.keys())
+                .map(move |m| (m.to_ascii_uppercase(), p.clone()))
+        })
+        .collect();
+    let missing: Vec<String> = super::ROUTES
+        .iter()
+        .filter(|r| !documented.contains(&(r.method.to_string(), shape(r.pattern))))
+        .map(|r| format!("{} {}", r.method, r.pattern))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes missing from openapi.json: {missing:?}"
+    );
 }
