@@ -187,3 +187,39 @@ def test_openapi_document(sluice):
     ops = {o["operationId"] for path in doc["paths"].values() for o in path.values()}
     for needed in ["createRepository", "createBranch", "commit", "mergeIntoBranch", "uploadObject", "getObject", "createTag", "logCommits", "diffRefs"]:
         assert needed in ops
+
+
+def test_fidelity_exclusive_upload_metadata_and_log_filters(sluice, client):
+    """Answers lakeFS's tools rely on: an exclusive upload of an existing path is 412, user
+    metadata given to the upload is kept, and `log_commits` filters by objects, prefixes,
+    `since` and `stop_at` instead of answering the whole history."""
+    from lakefs.exceptions import ObjectExistsException
+
+    repo = lakefs.Repository("sdk-fidelity", client=client).create(storage_namespace="local://sdk-fidelity")
+    main = repo.branch("main")
+    main.object("a/x.csv").upload(data=b"1", metadata={"owner": "team-a"})
+    assert main.object("a/x.csv").stat().metadata == {"owner": "team-a"}
+    with pytest.raises(ObjectExistsException):
+        main.object("a/x.csv").upload(data=b"2", mode="x")
+    assert main.object("a/x.csv").reader().read() == b"1", "the exclusive upload must not overwrite"
+    c1 = main.commit(message="a/x").get_commit().id
+    main.object("b/y.csv").upload(data=b"1")
+    c2 = main.commit(message="b/y").get_commit().id
+    main.object("a/x.csv").upload(data=b"3")
+    c3 = main.commit(message="a/x again").get_commit().id
+
+    raw = lambda **q: sluice.api("GET", "/repositories/sdk-fidelity/refs/main/commits?" + "&".join(  # noqa: E731
+        f"{k}={v}" for k, vs in q.items() for v in (vs if isinstance(vs, list) else [vs])))
+    ids = lambda r: [c["id"] for c in r.json()["results"]]  # noqa: E731
+    assert ids(raw(objects="a/x.csv")) == [c3, c1]
+    assert ids(raw(objects=["b/y.csv", "nope"])) == [c2]
+    assert ids(raw(prefixes="a/")) == [c3, c1]
+    assert ids(raw(stop_at=c2))[-1] == c2 and c1 not in ids(raw(stop_at=c2))
+    assert ids(raw(since="2100-01-01T00:00:00Z")) == []
+    assert raw(since="yesterday").status_code == 400
+    # The same through the SDK's generated client.
+    sdk = lakefs_sdk.ApiClient(lakefs_sdk.Configuration(host=f"{sluice.endpoint}/api/v1",
+                                                        username=ACCESS_KEY, password=SECRET_KEY))
+    listed = lakefs_sdk.RefsApi(sdk).log_commits("sdk-fidelity", "main", objects=["a/x.csv"], amount=1)
+    assert [c.id for c in listed.results] == [c3]
+    assert listed.pagination.has_more

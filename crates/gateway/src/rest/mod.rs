@@ -9,8 +9,6 @@ mod quality;
 mod refs;
 mod repos;
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -119,11 +117,11 @@ pub(crate) enum Reply {
 pub(crate) type Answer = Result<Reply, ApiError>;
 
 /// The parsed query string.
-pub(crate) struct Query(HashMap<String, String>);
+pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
     fn parse(q: Option<&str>) -> Self {
-        let mut map = HashMap::new();
+        let mut pairs = Vec::new();
         for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let decode = |s: &str| {
@@ -131,12 +129,26 @@ impl Query {
                     .decode_utf8_lossy()
                     .into_owned()
             };
-            map.insert(decode(k), decode(v));
+            pairs.push((decode(k), decode(v)));
         }
-        Self(map)
+        Self(pairs)
     }
+    /// The last non-empty value of `k`.
     pub(crate) fn get(&self, k: &str) -> Option<&str> {
-        self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .iter()
+            .rev()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+    /// Every non-empty value of a repeated parameter (`objects=a&objects=b`).
+    pub(crate) fn all(&self, k: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(name, v)| name == k && !v.is_empty())
+            .map(|(_, v)| v.clone())
+            .collect()
     }
     pub(crate) fn require(&self, k: &str) -> Result<&str, ApiError> {
         self.get(k).ok_or_else(|| {

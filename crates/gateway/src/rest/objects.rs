@@ -5,7 +5,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use http::{Method, Response, StatusCode};
 use http_body_util::BodyStream;
-use sluice_meta::{ListItem, ListOptions, PutOptions};
+use sluice_meta::{ListItem, ListOptions, PutOptions, WriteCondition};
 
 use super::{Answer, ApiError, Call, Reply, read_json, reply};
 use crate::api::{List, ObjectCopyCreation, ObjectErrorList, ObjectStats, PathList};
@@ -170,6 +170,36 @@ pub(super) async fn list(call: Call) -> Answer {
     )
 }
 
+/// What lakeFS's upload takes from headers: `If-None-Match: *` (create only; 412 when the
+/// path holds an object) and user metadata as `x-lakefs-meta-*`.
+fn upload_options(headers: &http::HeaderMap) -> Result<PutOptions, ApiError> {
+    let condition = match headers
+        .get(http::header::IF_NONE_MATCH)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        None => WriteCondition::Always,
+        Some("*") => WriteCondition::IfAbsent,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("If-None-Match supports only '*', not {other:?}"),
+            ));
+        }
+    };
+    let metadata = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let key = name.as_str().strip_prefix("x-lakefs-meta-")?;
+            Some((key.to_string(), value.to_str().ok()?.to_string()))
+        })
+        .collect();
+    Ok(PutOptions {
+        metadata,
+        condition,
+        ..PutOptions::default()
+    })
+}
+
 pub(super) async fn upload(call: Call) -> Answer {
     let (engine, repo, branch) = (
         call.engine.clone(),
@@ -177,9 +207,10 @@ pub(super) async fn upload(call: Call) -> Answer {
         call.param("branch"),
     );
     let path = call.query.require("path")?.to_string();
+    let options = upload_options(call.req.headers())?;
     let stream = upload_stream(call.req)?;
     let entry = engine
-        .put_object(&repo, &branch, &path, stream, PutOptions::default())
+        .put_object(&repo, &branch, &path, stream, options)
         .await?;
     reply(StatusCode::CREATED, ObjectStats::object(&path, &entry))
 }

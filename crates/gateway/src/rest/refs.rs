@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use http::StatusCode;
 use sluice_meta::{
-    ChangeKind, CommitRequest, DiffEntry, DiffOptions, LogOptions, MergeRequest, MergeStrategy,
-    PageRequest,
+    ChangeKind, CommitRequest, DiffEntry, DiffOptions, LogFilter, LogOptions, MergeRequest,
+    MergeStrategy, PageRequest,
 };
 
 use super::{Answer, ApiError, Call, Reply, read_json, reply};
@@ -196,9 +196,30 @@ pub(super) async fn log(call: Call) -> Answer {
         after: call.query.get("after").map(str::to_string),
         limit: amount,
     };
+    // lakeFS's logCommits filters: objects and prefixes (repeated), since, stop_at.
+    let since_ms = match call.query.get("since") {
+        None => None,
+        Some(t) => Some(
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("since must be an RFC 3339 date-time, not {t:?}"),
+                    )
+                })?
+                .unix_timestamp()
+                * 1000,
+        ),
+    };
+    let filter = LogFilter {
+        objects: call.query.all("objects"),
+        prefixes: call.query.all("prefixes"),
+        since_ms,
+        stop_at: call.query.get("stop_at").map(str::to_string),
+    };
     let page = call
         .engine
-        .log(&call.param("repo"), &call.param("ref"), &options)
+        .log_filtered(&call.param("repo"), &call.param("ref"), &options, &filter)
         .await?;
     let next = page.commits.last().map(|(id, _)| id.clone());
     let results = page
