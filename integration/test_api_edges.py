@@ -177,3 +177,23 @@ def test_commits_racing_merges_through_the_api(sluice, repo):
     assert not log["pagination"]["has_more"]
     reachable = {c["id"] for c in log["results"]}
     assert set(acknowledged) <= reachable, set(acknowledged) - reachable
+
+
+def test_object_download_last_modified_304_and_repository_search(sluice, repo):
+    """lakeFS answers object GET/HEAD with Last-Modified and a 304 for a current ETag, and
+    listRepositories filters by `search`."""
+    import email.utils
+
+    sluice.s3().put_object(Bucket=repo, Key="main/c.txt", Body=b"cached")
+    url = f"{sluice.endpoint}/api/v1/repositories/{repo}/refs/main/objects?path=c.txt"
+    auth = (ACCESS_KEY, SECRET_KEY)
+    first = requests.get(url, auth=auth, timeout=30)
+    assert first.status_code == 200 and first.content == b"cached"
+    assert email.utils.parsedate_to_datetime(first.headers["Last-Modified"]).year >= 2024
+    again = requests.get(url, auth=auth, headers={"If-None-Match": first.headers["ETag"]}, timeout=30)
+    assert again.status_code == 304 and again.content == b""
+    head = requests.head(url, auth=auth, headers={"If-None-Match": '"other"'}, timeout=30)
+    assert head.status_code == 200 and "Last-Modified" in head.headers
+    middle = repo[5:12]
+    found = sluice.api("GET", f"/repositories?search={middle}").json()["results"]
+    assert [r["id"] for r in found] == [repo]

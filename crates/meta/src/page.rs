@@ -14,6 +14,8 @@ pub struct PageRequest {
     pub after: Option<String>,
     /// At most this many items; 0 means no limit.
     pub limit: usize,
+    /// Only names that contain this (lakeFS's `search`); empty for all.
+    pub search: String,
 }
 
 impl PageRequest {
@@ -33,6 +35,12 @@ impl PageRequest {
     /// With only names under `prefix`.
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// With only names that contain `search`.
+    pub fn with_search(mut self, search: impl Into<String>) -> Self {
+        self.search = search.into();
         self
     }
 
@@ -98,7 +106,7 @@ pub(crate) async fn scan_page(
         }
         for (k, v) in rows {
             let name = String::from_utf8_lossy(&k[family.len()..]).into_owned();
-            if !keep(&name, &v)? {
+            if !name.contains(request.search.as_str()) || !keep(&name, &v)? {
                 continue;
             }
             if items.len() == limit {
@@ -155,6 +163,7 @@ mod tests {
                 prefix: "feat".into(),
                 after: after.clone(),
                 limit: 7,
+                ..PageRequest::default()
             };
             let page = scan_page(&kv, b"f/", &request, keep_even).await.unwrap();
             assert!(page.items.len() == 7 || !page.has_more, "a short page");
@@ -184,6 +193,24 @@ mod tests {
             .unwrap();
         assert_eq!(page.items[0].0, "feat-00001");
         assert!(page.has_more);
+        let searched = PageRequest::first(5).with_search("-0299");
+        let found = scan_page(&kv, b"f/", &searched, |_, _| Ok(true))
+            .await
+            .unwrap();
+        let names: Vec<_> = found.items.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            (names, found.has_more),
+            (
+                vec![
+                    "dev-02991",
+                    "dev-02994",
+                    "dev-02997",
+                    "feat-02990",
+                    "feat-02992"
+                ],
+                true
+            )
+        );
         let all = scan_page(&kv, b"f/", &PageRequest::all(), |_, _| Ok(true))
             .await
             .unwrap();

@@ -11,6 +11,17 @@ use super::{Answer, ApiError, Call, Reply, read_json, reply};
 use crate::api::{List, ObjectCopyCreation, ObjectErrorList, ObjectStats, PathList};
 use crate::sync_stream::SyncStream;
 
+/// An HTTP date (RFC 7231's IMF-fixdate) for a time in milliseconds since the Unix epoch.
+fn httpdate(ms: i64) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(FORMAT)
+        .unwrap_or_default()
+}
+
 /// A single `bytes=a-b`, `bytes=a-` or `bytes=-n` range over `size` bytes.
 pub(crate) fn parse_range(header: &str, size: u64) -> Result<std::ops::Range<u64>, ApiError> {
     let bad = || {
@@ -95,6 +106,27 @@ pub(super) async fn download(call: Call) -> Answer {
     let (engine, repo, reference) = (call.engine.clone(), call.param("repo"), call.param("ref"));
     let path = call.query.require("path")?.to_string();
     let entry = engine.stat_object(&repo, &reference, &path).await?;
+    let last_modified = httpdate(entry.last_modified_ms);
+    // A cached copy that is still current: 304, no body (lakeFS answers the same).
+    let cached = call
+        .req
+        .headers()
+        .get(http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
+                .any(|t| t == "*" || t == entry.etag)
+        });
+    if cached {
+        let answer = Response::builder()
+            .status(StatusCode::NOT_MODIFIED)
+            .header(http::header::ETAG, format!("\"{}\"", entry.etag))
+            .header(http::header::LAST_MODIFIED, &last_modified)
+            .body(s3s::Body::empty())
+            .expect("valid response");
+        return Ok(Reply::Raw(answer));
+    }
     let range = call
         .req
         .headers()
@@ -105,6 +137,7 @@ pub(super) async fn download(call: Call) -> Answer {
     let mut builder = Response::builder()
         .header(http::header::ETAG, format!("\"{}\"", entry.etag))
         .header(http::header::ACCEPT_RANGES, "bytes")
+        .header(http::header::LAST_MODIFIED, &last_modified)
         .header(
             http::header::CONTENT_TYPE,
             entry
@@ -267,6 +300,15 @@ pub(super) async fn copy(call: Call) -> Answer {
 mod tests {
     use super::parse_range;
     use proptest::prelude::*;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(super::httpdate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            super::httpdate(1_700_000_000_123),
+            "Tue, 14 Nov 2023 22:13:20 GMT"
+        );
+    }
 
     #[test]
     fn the_largest_end_is_the_object_end() {

@@ -79,6 +79,7 @@ pub(super) async fn list(call: Call) -> Answer {
     let after = call.query.get("after").map(str::to_string);
     let request = PageRequest::first(amount)
         .with_prefix(prefix)
+        .with_search(call.query.get("search").unwrap_or(""))
         .with_after(after);
     let page = call.engine.list_repositories(&request).await?;
     let next = page.items.last().map(|r| r.name.clone());
