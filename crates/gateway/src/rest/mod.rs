@@ -350,16 +350,7 @@ pub async fn handle(
 
 async fn route(engine: &Engine, keys: &KeyPair, req: Request<hyper::body::Incoming>) -> Answer {
     let path = req.uri().path().to_string();
-    let segments: Vec<String> = path
-        .trim_start_matches("/api/v1")
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .collect();
+    let segments: Vec<String> = crate::request::path_segments(&path, "/api/v1");
     let method = req.method().clone();
     let call = |params, committer: String, req| Call {
         engine: engine.clone(),

@@ -9,6 +9,7 @@ use sluice_meta::{ListItem, ListOptions, PutOptions, WriteCondition};
 
 use super::{Answer, ApiError, Call, Reply, read_json, reply};
 use crate::api::{List, ObjectCopyCreation, ObjectErrorList, ObjectStats, PathList};
+use crate::request::etags;
 use crate::sync_stream::SyncStream;
 
 /// An HTTP date (RFC 7231's IMF-fixdate) for a time in milliseconds since the Unix epoch.
@@ -108,16 +109,8 @@ pub(super) async fn download(call: Call) -> Answer {
     let entry = engine.stat_object(&repo, &reference, &path).await?;
     let last_modified = httpdate(entry.last_modified_ms);
     // A cached copy that is still current: 304, no body (lakeFS answers the same).
-    let cached = call
-        .req
-        .headers()
-        .get(http::header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
-                .any(|t| t == "*" || t == entry.etag)
-        });
+    let cached = etags(call.req.headers(), http::header::IF_NONE_MATCH)
+        .is_some_and(|list| list.iter().any(|t| t == "*" || *t == entry.etag));
     if cached {
         let answer = Response::builder()
             .status(StatusCode::NOT_MODIFIED)

@@ -12,23 +12,8 @@ use super::address::split_key;
 use super::body;
 use super::errors::{Resource, on, s3_error as to_s3};
 use super::{SluiceS3, etag, timestamp};
+use crate::request::etags;
 use crate::sync_stream::SyncStream;
-
-/// The ETags a conditional header lists (`*` as `["*"]`), quotes and `W/` removed.
-fn etags(headers: &HeaderMap, name: &str) -> Option<Vec<String>> {
-    let raw = headers.get(name)?.to_str().ok()?;
-    Some(
-        raw.split(',')
-            .map(|t| {
-                t.trim()
-                    .trim_start_matches("W/")
-                    .trim_matches('"')
-                    .to_string()
-            })
-            .filter(|t| !t.is_empty())
-            .collect(),
-    )
-}
 
 fn seconds(ts: &Timestamp) -> i64 {
     let t: time::OffsetDateTime = ts.clone().into();
@@ -89,6 +74,24 @@ pub(crate) fn check_conditions(
         });
     }
     Ok(())
+}
+
+/// The conditions of a read (GET, HEAD, GetObjectAttributes): the If-* headers as S3
+/// applies them, answering 304 where the object is unchanged.
+fn check_read(
+    entry: &Entry,
+    headers: &HeaderMap,
+    if_modified_since: Option<&Timestamp>,
+    if_unmodified_since: Option<&Timestamp>,
+) -> S3Result<()> {
+    check_conditions(
+        entry,
+        etags(headers, "if-match"),
+        etags(headers, "if-none-match"),
+        if_modified_since,
+        if_unmodified_since,
+        true,
+    )
 }
 
 fn metadata_map(m: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
@@ -273,13 +276,11 @@ impl SluiceS3 {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = &req.input;
         let entry = self.entry(&input.bucket, &input.key).await?;
-        check_conditions(
+        check_read(
             &entry,
-            etags(&req.headers, "if-match"),
-            etags(&req.headers, "if-none-match"),
+            &req.headers,
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
-            true,
         )?;
         let range = byte_range(&entry, &input.range, input.part_number)?;
         let s = sums(&entry.checksums, checksum_mode(&input.checksum_mode));
@@ -333,13 +334,11 @@ impl SluiceS3 {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = &req.input;
         let entry = self.entry(&input.bucket, &input.key).await?;
-        check_conditions(
+        check_read(
             &entry,
-            etags(&req.headers, "if-match"),
-            etags(&req.headers, "if-none-match"),
+            &req.headers,
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
-            true,
         )?;
         let range = byte_range(&entry, &input.range, input.part_number)?;
         let (len, content_range) = span(&entry, &range);
@@ -390,14 +389,7 @@ impl SluiceS3 {
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         let input = &req.input;
         let entry = self.entry(&input.bucket, &input.key).await?;
-        check_conditions(
-            &entry,
-            etags(&req.headers, "if-match"),
-            etags(&req.headers, "if-none-match"),
-            None,
-            None,
-            true,
-        )?;
+        check_read(&entry, &req.headers, None, None)?;
         // s3s keeps `x-amz-object-attributes: ETag,ObjectSize` as one item: split it.
         let wanted = |name: &str| {
             input

@@ -265,16 +265,7 @@ where
         session,
         query: Form::parse(req.uri().query().unwrap_or("")),
     };
-    let segments: Vec<String> = path
-        .trim_start_matches("/ui")
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .collect();
+    let segments: Vec<String> = crate::request::path_segments(&path, "/ui");
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let result = if method == Method::POST {
         post(ctx, &segs, req).await
