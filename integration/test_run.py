@@ -208,13 +208,13 @@ def test_sigkill_during_large_and_multipart_writes(tmp_path):
         def expect(key, body):
             return (len(body), hashlib.sha256(body).hexdigest())
 
-        def large_writer(w):
+        def put_writer(name, size_of):
+            """PUT `name`-numbered objects of `size_of(n)` bytes until stopped."""
             s3 = server.s3()
-            sizes = [48 * 1024, MiB + 3, 6 * MiB + 17, 3 * MiB]
             n = 0
             while not stop.is_set():
-                key = f"main/large/w{w}-{n:04}"
-                body = payload(key, sizes[n % len(sizes)])
+                key = name(n)
+                body = payload(key, size_of(n))
                 n += 1
                 with lock:
                     attempted[key] = expect(key, body)
@@ -224,6 +224,11 @@ def test_sigkill_during_large_and_multipart_writes(tmp_path):
                     return
                 with lock:
                     acked[key] = attempted[key]
+
+        large_sizes = [48 * 1024, MiB + 3, 6 * MiB + 17, 3 * MiB]
+
+        def large_writer(w):
+            put_writer(lambda n: f"main/large/w{w}-{n:04}", lambda n: large_sizes[n % len(large_sizes)])
 
         part_sizes = [5 * MiB, 5 * MiB, 700 * 1024 + 1]
 
@@ -253,20 +258,7 @@ def test_sigkill_during_large_and_multipart_writes(tmp_path):
                     acked[key] = attempted[key]
 
         def small_writer():
-            s3 = server.s3()
-            n = 0
-            while not stop.is_set():
-                key = f"main/small/{n:05}"
-                body = payload(key, 100 + n % 500)
-                n += 1
-                with lock:
-                    attempted[key] = expect(key, body)
-                try:
-                    s3.put_object(Bucket=bucket, Key=key, Body=body)
-                except Exception:
-                    return
-                with lock:
-                    acked[key] = attempted[key]
+            put_writer(lambda n: f"main/small/{n:05}", lambda n: 100 + n % 500)
 
         threads = [threading.Thread(target=large_writer, args=(w,)) for w in range(3)]
         threads += [threading.Thread(target=multipart_writer, args=(w,)) for w in range(2)]
