@@ -16,12 +16,16 @@ pub struct RunArgs {
     /// Address to listen on [default: 127.0.0.1:8000]
     #[arg(long, env = "SLUICE_LISTEN")]
     listen: Option<String>,
-    /// A TOML file with `data_dir`, `listen`, `domain`
+    /// A TOML file with `data_dir`, `listen`, `domain`, `metadata`, `[storage.s3]`, `[gc]`
     #[arg(long, env = "SLUICE_CONFIG")]
     config: Option<PathBuf>,
     /// Domain for virtual-host style requests (`{repo}.{domain}`) [default: localhost]
     #[arg(long, env = "SLUICE_DOMAIN")]
     domain: Option<String>,
+    /// The metadata store: `postgres://USER[:PASSWORD]@HOST:PORT/DB`, shared by every
+    /// sidecar given the same address [default: the embedded store in the data dir]
+    #[arg(long, env = "SLUICE_METADATA")]
+    metadata: Option<String>,
 }
 
 /// The config file's shape.
@@ -31,7 +35,21 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<String>,
     domain: Option<String>,
+    metadata: Option<String>,
+    storage: Option<StorageConfig>,
     gc: Option<GcConfig>,
+}
+
+/// `[storage]`: how `s3://` storage namespaces reach S3 (`[storage.s3]`: endpoint, region,
+/// access_key_id, secret_access_key, allow_http, virtual_hosted_style; what it leaves out
+/// comes from the standard AWS variables).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageConfig {
+    /// The namespace of a repository created without one (an S3 CreateBucket) is this
+    /// prefix and its name [default: local://].
+    default_namespace_prefix: Option<String>,
+    s3: Option<sluice_meta::S3Settings>,
 }
 
 /// `[gc]`: collect every repository's garbage periodically (off unless configured).
@@ -57,8 +75,16 @@ pub enum RunError {
     Bind(SocketAddr, std::io::Error),
     #[error(transparent)]
     Credentials(#[from] credentials::CredentialsError),
-    #[error("cannot open the metadata store: {0}")]
+    #[error("cannot open the metadata store or storage: {0}")]
     Engine(#[from] sluice_meta::Error),
+    #[error(
+        "metadata {0:?}: expected postgres://USER[:PASSWORD]@HOST:PORT/DB (or nothing, for the embedded store)"
+    )]
+    MetadataScheme(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot create the data dir: {0}")]
+    DataDir(std::io::Error),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
     #[error("server failed: {0}")]
@@ -88,6 +114,12 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         .domain
         .or(file.domain)
         .unwrap_or_else(|| "localhost".to_string());
+    let metadata = args.metadata.or(file.metadata).filter(|m| !m.is_empty());
+    if let Some(m) = &metadata
+        && !(m.starts_with("postgres://") || m.starts_with("postgresql://"))
+    {
+        return Err(RunError::MetadataScheme(m.clone()));
+    }
     let addr: SocketAddr = listen
         .parse()
         .map_err(|e| RunError::Listen(listen.clone(), e))?;
@@ -134,9 +166,27 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         .map_err(RunError::Runtime)?;
     runtime.block_on(async move {
         // Every merge passes the quality gate: the action files on its source decide.
-        let engine = sluice_meta::Engine::open_embedded(&data_dir)?
+        let builder = match &metadata {
+            Some(url) => {
+                let kv = sluice_meta::kv::postgres::PostgresKv::connect(url).await?;
+                tracing::info!(metadata = ?kv, "metadata on PostgreSQL");
+                std::fs::create_dir_all(&data_dir).map_err(RunError::DataDir)?;
+                sluice_meta::Engine::builder(std::sync::Arc::new(kv), data_dir.join("storage"))
+            }
+            None => sluice_meta::Engine::open_embedded(&data_dir)?,
+        };
+        let storage = file.storage.unwrap_or_default();
+        let mut builder = builder.with_s3(storage.s3.unwrap_or_default());
+        if let Some(prefix) = storage.default_namespace_prefix {
+            sluice_meta::Namespace::parse(&format!("{prefix}repository")).map_err(|e| {
+                RunError::Config(format!("[storage] default_namespace_prefix: {e}"))
+            })?;
+            builder = builder.with_default_namespace_prefix(prefix);
+        }
+        let engine = builder
             .with_merge_hook(std::sync::Arc::new(sluice_query::QualityGate::default()))
             .build();
+        engine.check_storage().await?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| RunError::Bind(addr, e))?;

@@ -17,7 +17,7 @@ use crate::kv::Kv;
 use crate::kv::embedded::EmbeddedKv;
 use crate::merge::MergeHook;
 use crate::repo::Repository;
-use crate::storage::{NamespaceStore, Storage};
+use crate::storage::{NamespaceStore, S3Settings, Storage};
 use crate::tree::TreeStore;
 
 /// The smallest part S3 accepts in a multipart upload, but for the last one.
@@ -36,7 +36,9 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     pub hooks: Vec<Arc<dyn MergeHook>>,
     pub commits: Cache<CommitId, Arc<Commit>>,
+    pub handles: crate::handles::Handles,
     pub min_part_size: u64,
+    pub default_namespace_prefix: String,
 }
 
 impl std::fmt::Debug for Engine {
@@ -49,10 +51,13 @@ impl std::fmt::Debug for Engine {
 pub struct EngineBuilder {
     kv: Arc<dyn Kv>,
     local_root: PathBuf,
+    s3: S3Settings,
+    injected: std::collections::HashMap<String, Arc<dyn object_store::ObjectStore>>,
     clock: Arc<dyn Clock>,
     hooks: Vec<Arc<dyn MergeHook>>,
     min_part_size: u64,
     range_average: u64,
+    default_namespace_prefix: String,
 }
 
 impl EngineBuilder {
@@ -61,10 +66,13 @@ impl EngineBuilder {
         Self {
             kv,
             local_root: local_root.into(),
+            s3: S3Settings::default(),
+            injected: Default::default(),
             clock: Arc::new(SystemClock),
             hooks: Vec::new(),
             min_part_size: S3_MIN_PART_SIZE,
             range_average: crate::range::DEFAULT_AVERAGE_ITEMS,
+            default_namespace_prefix: "local://".into(),
         }
     }
 
@@ -72,6 +80,31 @@ impl EngineBuilder {
     /// sharing a store should use the same value, or equal trees get different names.
     pub fn with_range_size(mut self, average_entries: u64) -> Self {
         self.range_average = average_entries.max(1);
+        self
+    }
+
+    /// How `s3://` namespaces reach S3 (settings left out come from the AWS variables).
+    pub fn with_s3(mut self, settings: S3Settings) -> Self {
+        self.s3 = settings;
+        self
+    }
+
+    /// Serve S3 bucket `bucket` (namespaces `s3://BUCKET/...`) from `store` instead of S3:
+    /// an in-memory store, or one that fails on command, in tests.
+    pub fn with_bucket_store(
+        mut self,
+        bucket: &str,
+        store: Arc<dyn object_store::ObjectStore>,
+    ) -> Self {
+        self.injected.insert(bucket.to_string(), store);
+        self
+    }
+
+    /// Where repositories created without a storage namespace (an S3 CreateBucket, the UI's
+    /// default) keep their objects: this prefix and the repository's name
+    /// (`local://` by default; `s3://BUCKET/PREFIX/` for a shared deployment).
+    pub fn with_default_namespace_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.default_namespace_prefix = prefix.into();
         self
     }
 
@@ -99,11 +132,13 @@ impl EngineBuilder {
             inner: Arc::new(Inner {
                 trees: TreeStore::new(self.kv.clone(), self.range_average),
                 kv: self.kv,
-                storage: Storage::new(self.local_root),
+                storage: Storage::new(self.local_root, self.s3, self.injected),
                 clock: self.clock,
                 hooks: self.hooks,
                 commits: Cache::new(16_384),
+                handles: Default::default(),
                 min_part_size: self.min_part_size,
+                default_namespace_prefix: self.default_namespace_prefix,
             }),
         }
     }
@@ -122,6 +157,16 @@ impl Engine {
         std::fs::create_dir_all(dir)?;
         let kv = EmbeddedKv::open(dir.join("meta.redb"))?;
         Ok(EngineBuilder::new(Arc::new(kv), dir.join("storage")))
+    }
+
+    /// The storage namespace of a repository created without one.
+    pub fn default_namespace(&self, repo: &str) -> String {
+        format!("{}{repo}", self.inner.default_namespace_prefix)
+    }
+
+    /// The prefix of [`default_namespace`](Self::default_namespace).
+    pub fn default_namespace_prefix(&self) -> &str {
+        &self.inner.default_namespace_prefix
     }
 
     /// The metadata store.

@@ -144,3 +144,14 @@ impl From<std::io::Error> for Error {
         Error::unavailable("i/o").with_source(e)
     }
 }
+
+/// A server's refusal is a bug or a misconfiguration; anything else (no connection, a
+/// connection lost) means the database cannot be reached now.
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            Some(_) => Error::internal("PostgreSQL").with_source(e),
+            None => Error::unavailable("PostgreSQL").with_source(e),
+        }
+    }
+}

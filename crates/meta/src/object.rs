@@ -66,8 +66,28 @@ pub(crate) fn md5_etag(md5: &[u8; 16]) -> String {
     hex::encode(md5)
 }
 
+/// What a staging write may carry besides its entry.
+#[derive(Default)]
+struct StagingExtras {
+    /// An inline object's bytes (key, value), stored in the same atomic write as its entry.
+    blob: Option<(Vec<u8>, Vec<u8>)>,
+    /// The branch record the write's check read.
+    checked: Option<CheckedBranch>,
+}
+
+/// What [`Engine::check_writable`] read of the branch: handed to
+/// [`Engine::stage_written`], it spares the staging write a second read of the branch
+/// record when nothing changed in between (the write still checks it atomically).
+#[derive(Debug, Clone)]
+pub struct CheckedBranch {
+    bytes: Vec<u8>,
+    record: BranchRecord,
+}
+
 impl Engine {
     /// Stream `body` into the repository's storage and stage it at `path` on `branch`.
+    /// With the repository handle cached, two metadata round trips: the branch read of
+    /// the check, and the staging write.
     pub async fn put_object<S>(
         &self,
         repo: &str,
@@ -82,10 +102,11 @@ impl Engine {
         validate_path(path)?;
         let repo = self.repository(repo).await?;
         // Fail before moving bytes when the write is bound to be refused.
-        self.check_writable_in(&repo, branch, path, &options.condition)
+        let checked = self
+            .check_writable_in(&repo, branch, path, &options.condition)
             .await?;
         let written = self.storage_of(&repo)?.write_or_inline(body).await?;
-        self.stage_written_in(&repo, branch, path, written, options)
+        self.stage_written_in(&repo, branch, path, written, options, Some(checked))
             .await
     }
 
@@ -98,7 +119,7 @@ impl Engine {
         branch: &str,
         path: &str,
         condition: &WriteCondition,
-    ) -> Result<()> {
+    ) -> Result<CheckedBranch> {
         validate_path(path)?;
         let repo = self.repository(repo).await?;
         self.check_writable_in(&repo, branch, path, condition).await
@@ -110,14 +131,14 @@ impl Engine {
         branch: &str,
         path: &str,
         condition: &WriteCondition,
-    ) -> Result<()> {
-        let (_, record) = self.branch_record(repo, branch).await?;
+    ) -> Result<CheckedBranch> {
         self.check_unprotected(repo, branch, "write to").await?;
+        let (bytes, record) = self.branch_record(repo, branch).await?;
         if *condition != WriteCondition::Always {
             let current = self.visible(repo, &record, path).await?;
             check_condition(condition, current.as_ref(), path)?;
         }
-        Ok(())
+        Ok(CheckedBranch { bytes, record })
     }
 
     /// Stage bytes already written with
@@ -132,10 +153,11 @@ impl Engine {
         path: &str,
         written: crate::storage::Written,
         options: PutOptions,
+        checked: Option<CheckedBranch>,
     ) -> Result<Entry> {
         validate_path(path)?;
         let repo = self.repository(repo).await?;
-        self.stage_written_in(&repo, branch, path, written, options)
+        self.stage_written_in(&repo, branch, path, written, options, checked)
             .await
     }
 
@@ -146,6 +168,7 @@ impl Engine {
         path: &str,
         written: crate::storage::Written,
         options: PutOptions,
+        checked: Option<CheckedBranch>,
     ) -> Result<Entry> {
         let now = self.now_ms();
         let blob = match (&written.inline, written.address.strip_prefix(INLINE_PREFIX)) {
@@ -172,7 +195,7 @@ impl Engine {
                 path,
                 Some(entry.clone()),
                 &options.condition,
-                blob,
+                StagingExtras { blob, checked },
             )
             .await;
         if let Err(e) = staged {
@@ -438,12 +461,18 @@ impl Engine {
         value: StagedValue,
         condition: &WriteCondition,
     ) -> Result<()> {
-        self.write_staged_with(repo, branch, path, value, condition, None)
-            .await
+        self.write_staged_with(
+            repo,
+            branch,
+            path,
+            value,
+            condition,
+            StagingExtras::default(),
+        )
+        .await
     }
 
-    /// [`write_staged`](Self::write_staged), storing `extra` (an inline object's bytes) in
-    /// the same atomic write.
+    /// [`write_staged`](Self::write_staged), with what [`StagingExtras`] carries.
     async fn write_staged_with(
         &self,
         repo: &Repository,
@@ -451,15 +480,25 @@ impl Engine {
         path: &str,
         value: StagedValue,
         condition: &WriteCondition,
-        extra: Option<(Vec<u8>, Vec<u8>)>,
+        extras: StagingExtras,
     ) -> Result<()> {
         self.check_unprotected(repo, branch, "write to").await?;
         let encoded = encode_staged(&value);
+        let StagingExtras {
+            blob: extra,
+            checked,
+        } = extras;
+        let mut known = checked;
         for attempt in 0..CAS_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt).await;
             }
-            let (bytes, record) = self.branch_record(repo, branch).await?;
+            // The record the check read, on the first attempt; the write's condition
+            // catches any change since.
+            let (bytes, record) = match known.take() {
+                Some(c) => (c.bytes, c.record),
+                None => self.branch_record(repo, branch).await?,
+            };
             let staged_key = keys::staged(&repo.instance, &record.staging, path.as_bytes());
             let mut batch = WriteBatch::new();
             batch.require(keys::branch(&repo.instance, branch), Some(bytes));

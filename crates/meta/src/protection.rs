@@ -2,6 +2,8 @@
 //! Direct writes, commits, resets, reverts and deletion are refused, by S3 and API alike,
 //! because every one of them goes through the checks here.
 
+use std::sync::Arc;
+
 use crate::encoding;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
@@ -52,14 +54,27 @@ impl Engine {
                 &keys::protection(&repo.instance),
                 &encoding::encode(&patterns),
             )
-            .await
+            .await?;
+        self.inner
+            .handles
+            .remember_protection(&repo.instance, Arc::new(patterns));
+        Ok(())
     }
 
+    /// Served from the repository handles within [`HANDLE_TTL`](crate::HANDLE_TTL): a rule
+    /// set through another sidecar applies here within that time.
     async fn rules_of(&self, repo: &Repository) -> Result<Vec<String>> {
-        match self.inner.kv.get(&keys::protection(&repo.instance)).await? {
-            Some(bytes) => encoding::decode(&bytes, "branch protection rules"),
-            None => Ok(Vec::new()),
+        if let Some(rules) = self.inner.handles.protection(&repo.instance) {
+            return Ok(rules.as_ref().clone());
         }
+        let rules: Vec<String> = match self.inner.kv.get(&keys::protection(&repo.instance)).await? {
+            Some(bytes) => encoding::decode(&bytes, "branch protection rules")?,
+            None => Vec::new(),
+        };
+        self.inner
+            .handles
+            .remember_protection(&repo.instance, Arc::new(rules.clone()));
+        Ok(rules)
     }
 
     /// Refuse `action` on a protected branch.

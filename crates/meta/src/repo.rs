@@ -267,14 +267,20 @@ mod ops {
         }
 
         /// A repository by name.
+        /// Served from the repository handles within [`HANDLE_TTL`](crate::HANDLE_TTL).
         pub async fn repository(&self, name: &str) -> Result<Repository> {
+            if let Some(repo) = self.inner.handles.repository(name) {
+                return Ok(repo);
+            }
             let bytes = self
                 .inner
                 .kv
                 .get(&keys::repo(name))
                 .await?
                 .ok_or_else(|| Error::not_found(format!("repository {name:?}")))?;
-            encoding::decode(&bytes, "repository")
+            let repo: Repository = encoding::decode(&bytes, "repository")?;
+            self.inner.handles.remember_repository(&repo);
+            Ok(repo)
         }
 
         /// A page of repositories in name order, the prefix applied while scanning.
@@ -305,6 +311,7 @@ mod ops {
                 .await?
                 .ok_or_else(|| Error::not_found(format!("repository {name:?}")))?;
             let repo: Repository = encoding::decode(&bytes, "repository")?;
+            self.inner.handles.forget_repository(name);
             if !kv.compare_and_swap(&key, Some(&bytes), None).await? {
                 return Err(Error::conflict(format!(
                     "repository {name:?} changed while being deleted"

@@ -4,8 +4,10 @@
 //! `local://` namespaces are read and written here directly, in megabyte steps on the blocking
 //! pool: `object_store`'s local store neither fsyncs nor streams in large steps. A local write
 //! goes to a temporary file that is synced, renamed into place and its folder synced before
-//! it is acknowledged, so acknowledged data survives a crash. Other namespaces go through
-//! `object_store`.
+//! it is acknowledged, so acknowledged data survives a crash. `s3://BUCKET/PREFIX`
+//! namespaces go through `object_store`'s S3 client, with [`S3Settings`] over the standard
+//! AWS variables. Tests may serve a bucket from any `ObjectStore` (in memory, or failing on
+//! command) with [`EngineBuilder::with_bucket_store`](crate::EngineBuilder::with_bucket_store).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -16,8 +18,10 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::prefix::PrefixStore;
 use object_store::{
     GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
 };
@@ -50,9 +54,72 @@ pub struct Written {
     pub inline: Option<Bytes>,
 }
 
+/// How `s3://` namespaces reach their object store. A setting left out here is read from
+/// the standard AWS variables (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP`, ...) as `object_store` reads them.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// The S3 endpoint (MinIO, Ceph, R2, a local server); AWS when absent.
+    pub endpoint: Option<String>,
+    /// The region [AWS default: us-east-1].
+    pub region: Option<String>,
+    /// The access key.
+    pub access_key_id: Option<String>,
+    /// The secret key.
+    pub secret_access_key: Option<String>,
+    /// Allow plain `http://` endpoints.
+    pub allow_http: Option<bool>,
+    /// Address buckets as `BUCKET.endpoint` instead of `endpoint/BUCKET`.
+    pub virtual_hosted_style: Option<bool>,
+}
+
+impl S3Settings {
+    fn open(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+        // A request fails over to the client (503) within seconds when S3 cannot be reached,
+        // instead of object_store's default of retrying for three minutes.
+        let retry = object_store::RetryConfig {
+            max_retries: 3,
+            retry_timeout: std::time::Duration::from_secs(20),
+            ..Default::default()
+        };
+        let client = object_store::ClientOptions::new()
+            .with_connect_timeout(std::time::Duration::from_secs(5));
+        let mut b = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_retry(retry)
+            .with_client_options(client);
+        if let Some(v) = &self.endpoint {
+            b = b.with_endpoint(v);
+        }
+        if let Some(v) = &self.region {
+            b = b.with_region(v);
+        }
+        if let Some(v) = &self.access_key_id {
+            b = b.with_access_key_id(v);
+        }
+        if let Some(v) = &self.secret_access_key {
+            b = b.with_secret_access_key(v);
+        }
+        if let Some(v) = self.allow_http {
+            b = b.with_allow_http(v);
+        }
+        if let Some(v) = self.virtual_hosted_style {
+            b = b.with_virtual_hosted_style_request(v);
+        }
+        let store = b.build().map_err(|e| {
+            Error::invalid(format!("S3 settings for bucket {bucket:?}")).with_source(e)
+        })?;
+        Ok(Arc::new(store))
+    }
+}
+
 /// Opens the object store of each namespace once and keeps it.
 pub(crate) struct Storage {
     local_root: PathBuf,
+    s3: S3Settings,
+    /// Stores given by the embedder for some buckets (tests: in memory, failing).
+    injected: HashMap<String, Arc<dyn ObjectStore>>,
     open: Mutex<HashMap<String, Arc<NamespaceStore>>>,
 }
 
@@ -70,9 +137,15 @@ impl std::fmt::Debug for NamespaceStore {
 }
 
 impl Storage {
-    pub fn new(local_root: impl Into<PathBuf>) -> Self {
+    pub fn new(
+        local_root: impl Into<PathBuf>,
+        s3: S3Settings,
+        injected: HashMap<String, Arc<dyn ObjectStore>>,
+    ) -> Self {
         Self {
             local_root: local_root.into(),
+            s3,
+            injected,
             open: Mutex::new(HashMap::new()),
         }
     }
@@ -82,7 +155,8 @@ impl Storage {
         if let Some(s) = self.open.lock().expect("storage lock").get(namespace) {
             return Ok(s.clone());
         }
-        let opened = Arc::new(match Namespace::parse(namespace)? {
+        let parsed = Namespace::parse(namespace)?;
+        let opened = Arc::new(match parsed {
             Namespace::Local(name) => {
                 let dir = self.local_root.join(name);
                 create_shards(&dir)?;
@@ -92,10 +166,17 @@ impl Storage {
                     local: Some(dir),
                 }
             }
-            Namespace::S3 { .. } => {
-                return Err(Error::invalid(format!(
-                    "storage namespace {namespace}: S3 namespaces are not available in this build yet"
-                )));
+            Namespace::S3 { bucket, prefix } => {
+                let bucket_store = match self.injected.get(&bucket) {
+                    Some(store) => store.clone(),
+                    None => self.s3.open(&bucket)?,
+                };
+                let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                    bucket_store
+                } else {
+                    Arc::new(PrefixStore::new(bucket_store, prefix.as_str()))
+                };
+                NamespaceStore { store, local: None }
             }
         });
         self.open
@@ -441,5 +522,36 @@ impl NamespaceStore {
             .list(Some(&Path::from(DATA_PREFIX)))
             .map_err(Error::from)
             .boxed()
+    }
+}
+
+impl crate::Engine {
+    /// Check that every S3 bucket a repository (or the default namespace) uses answers, so
+    /// that a sidecar started against an unreachable S3 says so at once. Each bucket is
+    /// asked once, for a key that never exists.
+    pub async fn check_storage(&self) -> Result<()> {
+        let mut namespaces = vec![self.default_namespace("probe")];
+        let repos = self.list_repositories(&crate::PageRequest::all()).await?;
+        namespaces.extend(repos.items.into_iter().map(|r| r.storage_namespace));
+        let mut seen = std::collections::HashSet::new();
+        for namespace in namespaces {
+            let Ok(Namespace::S3 { bucket, .. }) = Namespace::parse(&namespace) else {
+                continue;
+            };
+            if !seen.insert(bucket.clone()) {
+                continue;
+            }
+            let store = match self.inner.storage.injected.get(&bucket) {
+                Some(s) => s.clone(),
+                None => self.inner.storage.s3.open(&bucket)?,
+            };
+            match store.head(&Path::from(".sluice-probe")).await {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => {
+                    return Err(Error::unavailable(format!("S3 bucket {bucket:?}")).with_source(e));
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use sluice_meta::kv::memory::MemoryKv;
+use sluice_meta::testing::TestStore;
 use sluice_meta::{
     CommitRequest, DiffOptions, Engine, Entry, ErrorKind, ListOptions, LogOptions, MergeRequest,
     WriteCondition,
@@ -14,10 +14,11 @@ use sluice_meta::{
 async fn engines() -> Vec<(Engine, tempfile::TempDir)> {
     let a = tempfile::tempdir().unwrap();
     let embedded = Engine::open_embedded(a.path()).unwrap().build();
+    // The second: the store SLUICE_TEST_METADATA names (in memory by default).
     let b = tempfile::tempdir().unwrap();
-    let memory = Engine::builder(Arc::new(MemoryKv::new()), b.path()).build();
+    let chosen = Engine::builder(TestStore::from_env().open(b.path()).await, b.path()).build();
     let mut out = Vec::new();
-    for (e, d) in [(embedded, a), (memory, b)] {
+    for (e, d) in [(embedded, a), (chosen, b)] {
         e.create_repository("repo", "local://repo", "main")
             .await
             .unwrap();

@@ -1,6 +1,6 @@
-//! Durability: a child process acknowledges writes and commits on the embedded store and is
-//! killed with SIGKILL mid-stream; the reopened store must hold every acknowledged write
-//! and a consistent branch head.
+//! Durability: a child process acknowledges writes and commits and is killed with SIGKILL
+//! mid-stream; the reopened store must hold every acknowledged write and a consistent branch
+//! head. On the embedded store, or on PostgreSQL with `SLUICE_TEST_METADATA=postgres`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -10,6 +10,21 @@ mod common;
 use sluice_meta::{CommitRequest, Engine, ErrorKind, LogOptions, PutOptions};
 
 const DIR_VAR: &str = "SLUICE_CRASH_TEST_DIR";
+/// The PostgreSQL database parent and child share, when the test runs on PostgreSQL.
+const DATABASE_VAR: &str = "SLUICE_CRASH_TEST_DATABASE";
+
+/// The engine over the folder's local storage and the metadata store under test.
+async fn open(dir: &std::path::Path, database: Option<&str>) -> Engine {
+    match database {
+        Some(url) => {
+            let kv = sluice_meta::kv::postgres::PostgresKv::connect(url)
+                .await
+                .unwrap();
+            Engine::builder(std::sync::Arc::new(kv), dir.join("storage")).build()
+        }
+        None => Engine::open_embedded(dir).unwrap().build(),
+    }
+}
 
 /// The child: writers and a committer run until the process is killed. Each write's
 /// acknowledgement is printed only after the engine returned.
@@ -19,7 +34,8 @@ async fn crash_child() {
     let Ok(dir) = std::env::var(DIR_VAR) else {
         return;
     };
-    let engine = Engine::open_embedded(&dir).unwrap().build();
+    let database = std::env::var(DATABASE_VAR).ok();
+    let engine = open(std::path::Path::new(&dir), database.as_deref()).await;
     // Later rounds reopen the repository the first one made.
     match engine
         .create_repository("repo", "local://repo", "main")
@@ -68,6 +84,14 @@ async fn crash_child() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_keeps_acknowledged_writes() {
     let dir = tempfile::tempdir().unwrap();
+    let database = match sluice_meta::testing::TestStore::from_env() {
+        sluice_meta::testing::TestStore::Postgres => Some(
+            sluice_meta::testing::postgres_server()
+                .fresh_database()
+                .await,
+        ),
+        _ => None,
+    };
     for round in 0..3 {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
@@ -78,6 +102,7 @@ async fn crash_keeps_acknowledged_writes() {
                 "--test-threads=1",
             ])
             .env(DIR_VAR, dir.path())
+            .envs(database.as_ref().map(|url| (DATABASE_VAR, url)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -102,7 +127,7 @@ async fn crash_keeps_acknowledged_writes() {
         assert!(acked.len() >= kill_after, "child stopped early");
 
         // The writer thread of a killed process is gone; the file is ours to open.
-        let engine = Engine::open_embedded(dir.path()).unwrap().build();
+        let engine = open(dir.path(), database.as_deref()).await;
         let visible = all_paths(&engine, "main").await;
         for p in &acked {
             assert!(

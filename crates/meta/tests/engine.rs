@@ -990,7 +990,7 @@ async fn refused_writes_leave_no_bytes() {
         .unwrap();
     assert_eq!(stored_files(dir.path()), 2);
     let err = engine
-        .stage_written("repo", "main", "there", written, if_absent)
+        .stage_written("repo", "main", "there", written, if_absent, None)
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PreconditionFailed);
@@ -1088,4 +1088,47 @@ async fn log_filters_by_object_prefix_time_and_stop() {
         .unwrap();
     assert_eq!(page.commits.len(), 1);
     assert_eq!(page.commits[0].0, c1);
+}
+
+/// Metadata round trips of the hot paths, counted at the KV: each is one network round trip
+/// when the store is PostgreSQL. A PUT reads the branch once (its check) and writes once
+/// (staging, atomically checked against that read); the repository record and protection
+/// rules come from the repository handles.
+#[tokio::test]
+async fn a_put_costs_two_metadata_round_trips() {
+    use sluice_meta::kv::counting::CountingKv;
+    let dir = tempfile::tempdir().unwrap();
+    let counting = std::sync::Arc::new(CountingKv::new(std::sync::Arc::new(
+        sluice_meta::kv::memory::MemoryKv::new(),
+    )));
+    let engine = sluice_meta::Engine::builder(counting.clone(), dir.path()).build();
+    engine
+        .create_repository("repo", "local://repo", "main")
+        .await
+        .unwrap();
+    common::put(&engine, "main", "warm", "up").await;
+    for (path, size) in [("small", 100), ("large", 100_000)] {
+        let before = counting.round_trips();
+        engine
+            .put_bytes(
+                "repo",
+                "main",
+                path,
+                vec![7u8; size],
+                sluice_meta::PutOptions::default(),
+            )
+            .await
+            .unwrap();
+        let cost = counting.round_trips() - before;
+        assert_eq!(
+            (cost.gets, cost.scans, cost.writes),
+            (1, 0, 1),
+            "{path}: {cost:?}"
+        );
+    }
+    // A GET of a staged object: the branch record, then the staged entry.
+    let before = counting.round_trips();
+    engine.stat_object("repo", "main", "small").await.unwrap();
+    let cost = counting.round_trips() - before;
+    assert!(cost.total() <= 2, "stat: {cost:?}");
 }

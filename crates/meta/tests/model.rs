@@ -6,12 +6,11 @@
 //! range skipping in diff and merge are exercised on small repositories.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 
 mod common;
 
 use proptest::prelude::*;
-use sluice_meta::kv::memory::MemoryKv;
+use sluice_meta::testing::TestStore;
 use sluice_meta::{
     CommitRequest, Engine, Entry, ErrorKind, MergeRequest, MergeStrategy, WriteCondition,
 };
@@ -152,9 +151,8 @@ async fn listing(engine: &Engine, reference: &str) -> Tree {
 
 async fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::builder(Arc::new(MemoryKv::new()), dir.path())
-        .with_range_size(3)
-        .build();
+    let kv = TestStore::from_env().open(dir.path()).await;
+    let engine = Engine::builder(kv, dir.path()).with_range_size(3).build();
     engine
         .create_repository("repo", "local://repo", "main")
         .await

@@ -11,12 +11,19 @@ use crate::api::{
 /// The version reported to clients; lakeFS SDKs compare it against features they use.
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-fn storage_config() -> StorageConfig {
+/// What the storage of new repositories is: S3 when the default namespace prefix is S3.
+fn storage_config(engine: &sluice_meta::Engine) -> StorageConfig {
+    let prefix = engine.default_namespace_prefix();
+    let blockstore_type = if prefix.starts_with("s3://") {
+        "s3"
+    } else {
+        "local"
+    };
     StorageConfig {
-        blockstore_type: "local".into(),
-        blockstore_namespace_example: "local://my-repository".into(),
+        blockstore_type: blockstore_type.into(),
+        blockstore_namespace_example: engine.default_namespace("my-repository"),
         blockstore_namespace_validity_regex: "^(local|s3)://".into(),
-        default_namespace_prefix: "local://".into(),
+        default_namespace_prefix: prefix.into(),
         pre_sign_support: false,
         pre_sign_support_ui: false,
         import_support: false,
@@ -43,12 +50,12 @@ pub(crate) fn repository(r: &sluice_meta::Repository) -> Repository {
     }
 }
 
-pub(super) async fn config(_: Call) -> Answer {
+pub(super) async fn config(call: Call) -> Answer {
     reply(
         StatusCode::OK,
         Config {
             version_config: version_config(),
-            storage_config: storage_config(),
+            storage_config: storage_config(&call.engine),
         },
     )
 }
@@ -57,8 +64,8 @@ pub(super) async fn version(_: Call) -> Answer {
     reply(StatusCode::OK, version_config())
 }
 
-pub(super) async fn storage(_: Call) -> Answer {
-    reply(StatusCode::OK, storage_config())
+pub(super) async fn storage(call: Call) -> Answer {
+    reply(StatusCode::OK, storage_config(&call.engine))
 }
 
 pub(super) async fn user(call: Call) -> Answer {

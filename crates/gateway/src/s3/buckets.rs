@@ -62,7 +62,7 @@ impl SluiceS3 {
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let name = &req.input.bucket;
         self.engine
-            .create_repository(name, &format!("local://{name}"), DEFAULT_BRANCH)
+            .create_repository(name, &self.engine.default_namespace(name), DEFAULT_BRANCH)
             .await
             .map_err(|e| match e.kind() {
                 ErrorKind::AlreadyExists => s3_error!(

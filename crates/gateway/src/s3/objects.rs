@@ -496,7 +496,8 @@ impl SluiceS3 {
         };
         // Refuse before any byte moves: a write to a missing or protected branch, or one
         // whose condition fails now, would otherwise store its bytes first.
-        self.engine
+        let checked = self
+            .engine
             .check_writable(&input.bucket, reference, path, &condition)
             .await
             .map_err(on(Resource::Object))?;
@@ -527,7 +528,14 @@ impl SluiceS3 {
         };
         let entry = self
             .engine
-            .stage_written(&input.bucket, reference, path, written, options)
+            .stage_written(
+                &input.bucket,
+                reference,
+                path,
+                written,
+                options,
+                Some(checked),
+            )
             .await
             .map_err(on(Resource::Object))?;
         let s = sums(&checksums, true);

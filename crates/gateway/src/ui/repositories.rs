@@ -81,7 +81,7 @@ pub(crate) async fn create(ctx: &Ctx, form: &Form) -> Outcome {
     let namespace = form
         .get("storage_namespace")
         .map(|n| n.trim().to_string())
-        .unwrap_or_else(|| format!("local://{name}"));
+        .unwrap_or_else(|| ctx.engine.default_namespace(&name));
     let branch = form.get("default_branch").unwrap_or("main").trim();
     match ctx
         .engine

@@ -11,6 +11,7 @@ pub async fn suite(kv: Arc<dyn Kv>) {
     scan_order_bounds_limit(kv.as_ref()).await;
     conditions(kv.as_ref()).await;
     concurrent_compare_and_swap(kv.clone()).await;
+    no_write_skew(kv.clone()).await;
 }
 
 async fn get_put_delete(kv: &dyn Kv) {
@@ -136,6 +137,39 @@ async fn concurrent_compare_and_swap(kv: Arc<dyn Kv>) {
     kv.delete(b"n/counter").await.unwrap();
 }
 
+async fn no_write_skew(kv: Arc<dyn Kv>) {
+    // Each batch requires the other's key to be absent and writes its own: run together,
+    // at most one may apply (a store that checks conditions on a stale snapshot lets both).
+    for round in 0..40 {
+        let (x, y) = (format!("w/{round}/x"), format!("w/{round}/y"));
+        let batch = |require: &str, write: &str| {
+            let mut b = WriteBatch::new();
+            b.require(require, None);
+            b.put(write, "1");
+            b
+        };
+        let (a, b) = (batch(&y, &x), batch(&x, &y));
+        let (kv_a, kv_b) = (kv.clone(), kv.clone());
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(async move { kv_a.write(a).await }),
+            tokio::spawn(async move { kv_b.write(b).await })
+        );
+        let applied = [ra.unwrap(), rb.unwrap()]
+            .into_iter()
+            .filter(|r| match r {
+                Ok(()) => true,
+                Err(e) if e.kind() == ErrorKind::PreconditionFailed => false,
+                Err(e) => panic!("{e}"),
+            })
+            .count();
+        assert_eq!(
+            applied, 1,
+            "round {round}: exactly one of two skewed batches applies"
+        );
+    }
+    kv.delete_prefix(b"w/", 100).await.unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +184,61 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kv = crate::kv::embedded::EmbeddedKv::open(dir.path().join("meta.redb")).unwrap();
         suite(Arc::new(kv)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_passes() {
+        let url = crate::testing::postgres_server().fresh_database().await;
+        let kv = crate::kv::postgres::PostgresKv::connect(&url)
+            .await
+            .unwrap();
+        suite(Arc::new(kv)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_schema_is_versioned_and_survives_reconnects() {
+        use crate::kv::postgres::{PostgresKv, SCHEMA_VERSION};
+        let url = crate::testing::postgres_server().fresh_database().await;
+        {
+            let kv = PostgresKv::connect(&url).await.unwrap();
+            kv.put(b"k", b"v").await.unwrap();
+        }
+        // Several sidecars starting at once migrate once and keep the data.
+        let (a, b) = tokio::join!(PostgresKv::connect(&url), PostgresKv::connect(&url));
+        let (a, _b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.get(b"k").await.unwrap().as_deref(), Some(&b"v"[..]));
+        // A schema newer than this build is refused, with the version in the message.
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .execute(
+                "UPDATE sluice_schema SET version = $1",
+                &[&(SCHEMA_VERSION + 1)],
+            )
+            .await
+            .unwrap();
+        let err = PostgresKv::connect(&url).await.unwrap_err();
+        assert!(err.to_string().contains("newer than this build"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_unreachable_is_unavailable() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err =
+            crate::kv::postgres::PostgresKv::connect(&format!("postgres://u@127.0.0.1:{port}/db"))
+                .await
+                .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        let err = crate::kv::postgres::PostgresKv::connect("mysql://nope")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

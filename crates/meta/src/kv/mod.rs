@@ -5,8 +5,10 @@
 //! in-process lock, so that several sidecars can share one store.
 
 pub mod conformance;
+pub mod counting;
 pub mod embedded;
 pub mod memory;
+pub mod postgres;
 
 use async_trait::async_trait;
 

@@ -1,15 +1,15 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
-use std::sync::Arc;
-
-use sluice_meta::kv::memory::MemoryKv;
+use sluice_meta::testing::TestStore;
 use sluice_meta::{CommitRequest, Engine, Entry, ListItem, ListOptions, PutOptions};
 
-/// An engine over an in-memory KV and a temporary folder, with a repository `repo`.
+/// An engine over the test metadata store (`SLUICE_TEST_METADATA`, in memory by default)
+/// and a temporary folder, with a repository `repo`.
 pub async fn engine() -> (Engine, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::builder(Arc::new(MemoryKv::new()), dir.path().join("storage"))
+    let kv = TestStore::from_env().open(dir.path()).await;
+    let engine = Engine::builder(kv, dir.path().join("storage"))
         .with_min_part_size(1)
         .build();
     engine
