@@ -123,13 +123,84 @@ class Sluice:
         return env
 
 
+class Cluster(Sluice):
+    """Two sidecars on one PostgreSQL and one S3 server, behind a round-robin TCP balancer:
+    every new connection goes to the other sidecar, so a client's next request may be
+    served by the sidecar that did not see its last one. Looks like one `Sluice`."""
+
+    def __init__(self, base: str, postgres, s3, database: str):
+        super().__init__(os.path.join(base, "a"))
+        from services import Balancer
+        self.bucket = f"lake-{uuid.uuid4().hex[:8]}"
+        s3.client().create_bucket(Bucket=self.bucket)
+        config = Path(base) / "sluice.toml"
+        config.write_text(
+            "[storage]\n"
+            f'default_namespace_prefix = "s3://{self.bucket}/repos/"\n' + s3.config_toml()
+        )
+        metadata = postgres.create_database(database)
+        self.sidecars = [Sluice(os.path.join(base, name)) for name in ("a", "b")]
+        for s in self.sidecars:
+            s.extra_args = ["--metadata", metadata, "--config", str(config)]
+        self.balancer = Balancer([s.port for s in self.sidecars])
+        self.port = self.balancer.port
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.sidecars[0].log_path
+
+    def start(self):
+        for s in self.sidecars:
+            s.start()
+
+    def stop(self, sig=signal.SIGTERM):
+        for s in self.sidecars:
+            s.stop(sig)
+
+    def restart(self):
+        for s in self.sidecars:
+            s.restart()
+
+
+def topology() -> str:
+    """SLUICE_IT_TOPOLOGY: `single` (one sidecar, embedded store; the default) or `pair`
+    (two sidecars on PostgreSQL and S3 behind a balancer; ./run-tests runs the S3-client,
+    Spark and seed-scenario tests again this way)."""
+    value = os.environ.get("SLUICE_IT_TOPOLOGY", "single")
+    if value not in ("single", "pair"):
+        raise RuntimeError(f"SLUICE_IT_TOPOLOGY={value!r}: expected single or pair")
+    return value
+
+
 @pytest.fixture(scope="session")
-def sluice():
+def postgres():
+    """A private PostgreSQL server for the session."""
+    from services import Postgres
+    server = Postgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A private S3 server (moto) for the session."""
+    from services import S3Server
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sluice(request):
     base = tempfile.mkdtemp(prefix="sluice-it-")
-    server = Sluice(os.path.join(base, "data"))
+    if topology() == "pair":
+        server = Cluster(base, request.getfixturevalue("postgres"), request.getfixturevalue("s3_server"),
+                         f"it_{uuid.uuid4().hex[:8]}")
+    else:
+        server = Sluice(os.path.join(base, "data"))
     server.start()
     yield server
     server.stop()
+    if topology() == "pair":
+        server.balancer.close()
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -146,7 +217,8 @@ def repo(sluice):
 # SLUICE_REQUIRE_ALL=1 (set by .ci/run; CI=true implies it) a skipped test is a failure: a client that cannot run
 # must fail the run, not drop out of it unseen. The terminal summary lists every client.
 CLIENTS = ["boto3", "awscli", "pyarrow", "s3fs", "rclone", "s3cmd", "spark", "lakefs sdk",
-           "lakefs-spec", "sluice cli", "rest api", "sluice run", "notebook", "browser ui"]
+           "lakefs-spec", "sluice cli", "rest api", "sluice run", "notebook", "browser ui",
+           "scale-out"]
 
 
 def require_all() -> bool:
