@@ -83,6 +83,8 @@ const WRITE_ATTEMPTS: u32 = 64;
 pub struct PostgresKv {
     readers: Pool,
     writers: Pool,
+    /// Writes tried again after a serialization failure, for benchmarks and logs.
+    retries: std::sync::atomic::AtomicU64,
     /// Where it points, without the password, for messages.
     target: String,
 }
@@ -122,6 +124,7 @@ impl PostgresKv {
         let kv = Self {
             readers: pool(reader_config)?,
             writers: pool(writer_config)?,
+            retries: Default::default(),
             target,
         };
         kv.migrate().await?;
@@ -166,6 +169,11 @@ impl PostgresKv {
         .await;
         steps?;
         tx.commit().await.map_err(|e| self.sql_error(e))
+    }
+
+    /// Writes tried again so far because another transaction won a serialization race.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn pool_error(&self, e: PoolError) -> Error {
@@ -320,6 +328,8 @@ impl Kv for PostgresKv {
                     };
                 }
                 Err(e) if retryable(&e) && attempt < WRITE_ATTEMPTS => {
+                    self.retries
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     // Another batch won the race; back off a little, with jitter, and try
                     // again: the conditions are checked afresh.
                     let pause = fastrand::u64(0..(1u64 << attempt.min(6)));
