@@ -177,3 +177,53 @@ def test_webhooks_decide_too(sluice, repo):
         assert r.status_code == 200, r.text
     finally:
         server.shutdown()
+
+
+def test_a_branch_cannot_switch_off_the_checks_that_guard_main(sluice, repo):
+    """The gate reads the action files of the destination's head: a source that deletes or
+    loosens them is still refused; a source's own extra check runs as well."""
+    fs = filesystem(sluice)
+    s3 = sluice.s3()
+    pq.write_table(reviews(0, 10_000), f"{repo}/main/reviews/part-0.parquet", filesystem=fs)
+    s3.put_object(Bucket=repo, Key="main/_sluice_actions/reviews_gate.yaml", Body=ACTION_FILE.encode())
+    sluice.commit(repo, "main", "reviews and their gate")
+
+    def duplicating_branch(name):
+        sluice.create_branch(repo, name)
+        pq.write_table(reviews(0, 10_000), f"{repo}/{name}/reviews/part-again.parquet", filesystem=fs)
+
+    # Deleting the gate on the branch does not switch it off.
+    duplicating_branch("no-gate")
+    s3.delete_object(Bucket=repo, Key="no-gate/_sluice_actions/reviews_gate.yaml")
+    sluice.commit(repo, "no-gate", "append again, and remove the gate")
+    r = sluice.api("POST", f"/repositories/{repo}/refs/no-gate/merge/main", {})
+    assert r.status_code == 412, r.text
+    assert r.json()["report"]["failed_checks"] == ["reviews_not_duplicated"]
+
+    # Nor does loosening it (the same file, checking nothing and only for other branches).
+    duplicating_branch("loose-gate")
+    loose = ACTION_FILE.replace("branches: [main]", "branches: [nothing-real]").replace(
+        "no_duplicate_rows: true", "no_duplicate_rows: false").replace("max_row_growth_pct: 50", "max_row_growth_pct: 1000")
+    s3.put_object(Bucket=repo, Key="loose-gate/_sluice_actions/reviews_gate.yaml", Body=loose.encode())
+    sluice.commit(repo, "loose-gate", "append again, and loosen the gate")
+    r = sluice.api("POST", f"/repositories/{repo}/refs/loose-gate/merge/main", {})
+    assert r.status_code == 412, r.text
+    assert "reviews_not_duplicated" in r.json()["report"]["failed_checks"]
+    assert count(sluice, f"sluice://{repo}/main/reviews")["rows"] == 10_000, "main untouched"
+
+    # A source's own, stricter check runs in addition to the destination's.
+    sluice.create_branch(repo, "strict")
+    pq.write_table(reviews(10_000, 2_000), f"{repo}/strict/reviews/part-new.parquet", filesystem=fs)
+    strict = ACTION_FILE.replace("reviews quality gate", "no growth at all").replace(
+        "reviews_not_duplicated", "reviews_do_not_grow").replace("max_row_growth_pct: 50", "max_row_growth_pct: 1")
+    s3.put_object(Bucket=repo, Key="strict/_sluice_actions/strict.yaml", Body=strict.encode())
+    sluice.commit(repo, "strict", "new rows, and a check of my own")
+    r = sluice.api("POST", f"/repositories/{repo}/refs/strict/merge/main", {})
+    assert r.status_code == 412, r.text
+    assert r.json()["report"]["failed_checks"] == ["reviews_do_not_grow"]
+    # Without it, the new rows pass main's gate.
+    s3.delete_object(Bucket=repo, Key="strict/_sluice_actions/strict.yaml")
+    sluice.commit(repo, "strict", "drop my own check")
+    r = sluice.api("POST", f"/repositories/{repo}/refs/strict/merge/main", {})
+    assert r.status_code == 200, r.text
+    assert count(sluice, f"sluice://{repo}/main/reviews")["rows"] == 12_000

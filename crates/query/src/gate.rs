@@ -1,7 +1,9 @@
-//! The pre-merge quality gate: before a merge moves its destination, every action file on
-//! the source that applies to the destination branch runs its hooks (row checks on the
-//! source, destination and merge base; webhooks). A failed hook refuses the merge with a
-//! report; every run is recorded and readable as lakeFS's action runs are.
+//! The pre-merge quality gate: before a merge moves its destination, every action file that
+//! applies to the destination branch runs its hooks (row checks on the source, destination
+//! and merge base; webhooks). The files come from the destination's head, where the source
+//! branch cannot remove or loosen them, and from the source in addition (an author's own
+//! checks). A failed hook refuses the merge with a report; every run is recorded and
+//! readable as lakeFS's action runs are.
 
 use std::time::{Duration, SystemTime};
 
@@ -105,6 +107,27 @@ impl QualityGate {
         Ok(actions)
     }
 
+    /// The action files that govern a merge: every file on the destination's head, which
+    /// the source cannot change, then the source's files that differ from the destination's
+    /// (its author's own checks; a source copy the destination also has runs once). A
+    /// source that deletes or loosens a file is still held to the destination's version.
+    pub async fn actions_for(engine: &Engine, ctx: &MergeContext) -> Result<Vec<(String, Action)>> {
+        let mut actions =
+            Self::load_actions(engine, &ctx.repository, &ctx.destination.to_string()).await?;
+        let from_destination = actions.len();
+        for (path, action) in
+            Self::load_actions(engine, &ctx.repository, &ctx.source.to_string()).await?
+        {
+            let known = actions[..from_destination]
+                .iter()
+                .any(|(p, a)| *p == path && *a == action);
+            if !known {
+                actions.push((path, action));
+            }
+        }
+        Ok(actions)
+    }
+
     async fn row_check(
         &self,
         engine: &Engine,
@@ -201,7 +224,7 @@ impl QualityGate {
         engine: &Engine,
         ctx: &MergeContext,
     ) -> Result<Option<(String, Vec<HookRun>)>> {
-        let actions = Self::load_actions(engine, &ctx.repository, &ctx.source.to_string()).await?;
+        let actions = Self::actions_for(engine, ctx).await?;
         let matching: Vec<_> = actions
             .into_iter()
             .filter(|(_, a)| a.runs_before_merge_into(&ctx.destination_branch))
