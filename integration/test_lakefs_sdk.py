@@ -223,3 +223,62 @@ def test_fidelity_exclusive_upload_metadata_and_log_filters(sluice, client):
     listed = lakefs_sdk.RefsApi(sdk).log_commits("sdk-fidelity", "main", objects=["a/x.csv"], amount=1)
     assert [c.id for c in listed.results] == [c3]
     assert listed.pagination.has_more
+
+
+def test_fidelity_cherry_pick_and_branch_creation_answer(sluice, client):
+    """cherryPick through both SDKs (the picked commit's message and metadata, overrides,
+    a conflict as 409), createBranch answering the bare ref as text, and the legacy branch
+    protection routes under lakeFS's own operation ids."""
+    import requests
+    from lakefs.exceptions import ConflictException
+
+    repo = lakefs.Repository("sdk-cherry", client=client).create(storage_namespace="local://sdk-cherry")
+    main = repo.branch("main")
+    main.object("a").upload(data=b"a")
+    main.commit(message="add a")
+    dev = repo.branch("dev").create(source_reference="main")
+    dev.object("b").upload(data=b"b")
+    picked = dev.commit(message="add b", metadata={"ticket": "T-1"}).get_commit()
+    dev.object("c").upload(data=b"c")
+    dev.commit(message="add c")
+
+    new = main.cherry_pick(picked.id)
+    assert new.message == "add b" and new.metadata == {"ticket": "T-1"}
+    assert len(new.parents) == 1
+    assert sorted(o.path for o in main.objects()) == ["a", "b"], "only b's change is picked"
+    assert main.object("b").reader().read() == b"b"
+
+    # Overrides, through the generated client.
+    sdk = lakefs_sdk.ApiClient(lakefs_sdk.Configuration(host=f"{sluice.endpoint}/api/v1",
+                                                        username=ACCESS_KEY, password=SECRET_KEY))
+    branches = lakefs_sdk.BranchesApi(sdk)
+    c_commit = dev.get_commit().id
+    other = repo.branch("other").create(source_reference="main")
+    res = branches.cherry_pick("sdk-cherry", "other", lakefs_sdk.CherryPickCreation(
+        ref=c_commit, commit_overrides=lakefs_sdk.CommitOverrides(message="c, picked", metadata={"k": "v"})))
+    assert res.message == "c, picked" and res.metadata == {"k": "v"}
+    assert sorted(o.path for o in other.objects()) == ["a", "b", "c"]
+
+    # The same change again changes nothing: 400; a path changed since is a conflict: 409.
+    r = sluice.api("POST", "/repositories/sdk-cherry/branches/other/cherry-pick", {"ref": c_commit})
+    assert r.status_code == 400, r.text
+    main.object("c").upload(data=b"main's own c")
+    main.commit(message="c on main")
+    with pytest.raises(ConflictException):
+        main.cherry_pick(c_commit)
+    assert main.object("c").reader().read() == b"main's own c"
+
+    # createBranch answers the new head as bare text.
+    r = requests.post(f"{sluice.endpoint}/api/v1/repositories/sdk-cherry/branches",
+                      json={"name": "texty", "source": "main"}, auth=(ACCESS_KEY, SECRET_KEY), timeout=30)
+    assert r.status_code == 201 and r.headers["content-type"].startswith("text/html"), r.headers
+    assert r.text == main.get_commit().id
+    assert lakefs_sdk.BranchesApi(sdk).create_branch(
+        "sdk-cherry", lakefs_sdk.BranchCreation(name="texty2", source="main")) == main.get_commit().id
+
+    doc = requests.get(f"{sluice.endpoint}/api/v1/openapi.json", timeout=30).json()
+    legacy = doc["paths"]["/repositories/{repository}/branch_protection"]
+    assert {m: o["operationId"] for m, o in legacy.items()} == {
+        "get": "internalGetBranchProtectionRules", "post": "internalCreateBranchProtectionRule",
+        "delete": "internalDeleteBranchProtectionRule"}
+    assert doc["paths"]["/repositories/{repository}/branches/{branch}/cherry-pick"]["post"]["operationId"] == "cherryPick"

@@ -179,8 +179,9 @@ pub async fn branch(api: &Api, cmd: BranchCmd, json_out: bool) -> Result<(), Cli
         BranchCmd::Create { branch, source } => {
             let a = Address::parse(&branch)?;
             let name = a.reference()?;
-            let head: String = api
-                .json(
+            // The answer is the new head as bare text, as lakeFS gives it.
+            let head = api
+                .send(
                     api.request(
                         Method::POST,
                         &format!("/repositories/{}/branches", enc(&a.repo)),
@@ -190,7 +191,12 @@ pub async fn branch(api: &Api, cmd: BranchCmd, json_out: bool) -> Result<(), Cli
                         source,
                     }),
                 )
-                .await?;
+                .await?
+                .text()
+                .await
+                .map_err(|e| ClientError::Local(e.to_string()))?
+                .trim()
+                .to_string();
             let created = Ref {
                 id: name.to_string(),
                 commit_id: head,

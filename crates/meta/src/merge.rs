@@ -336,20 +336,62 @@ impl Engine {
         parent: Option<usize>,
         request: CommitRequest,
     ) -> Result<(CommitId, Arc<Commit>)> {
+        self.replay(repo, branch, commit, parent, request, Replay::Revert)
+            .await
+    }
+
+    /// Cherry-pick `commit` onto `branch`: a new commit that applies its changes (relative
+    /// to `parent`, 1-based, required for merge commits) to the branch's head. The new
+    /// commit takes the picked commit's message and metadata unless `request` gives its own.
+    pub async fn cherry_pick(
+        &self,
+        repo: &str,
+        branch: &str,
+        commit: &str,
+        parent: Option<usize>,
+        request: CommitRequest,
+    ) -> Result<(CommitId, Arc<Commit>)> {
+        self.replay(repo, branch, commit, parent, request, Replay::CherryPick)
+            .await
+    }
+
+    /// A commit's change (against one parent) applied to a branch's head, forwards
+    /// (cherry-pick) or backwards (revert), as a three-way merge: a path the branch changed
+    /// since is a conflict.
+    async fn replay(
+        &self,
+        repo: &str,
+        branch: &str,
+        commit: &str,
+        parent: Option<usize>,
+        request: CommitRequest,
+        how: Replay,
+    ) -> Result<(CommitId, Arc<Commit>)> {
+        let verb = how.verb();
         let repo = self.repository(repo).await?;
-        self.check_unprotected(&repo, branch, "revert on").await?;
+        self.check_unprotected(&repo, branch, &format!("{verb} on"))
+            .await?;
         let target = self.resolve(&repo, commit).await?.commit;
         let target_commit = self.commit_record(&repo, &target).await?;
         let parent_id = match (target_commit.parents.len(), parent) {
-            (0, _) => return Err(Error::invalid("cannot revert a commit that has no parent")),
+            (0, _) => {
+                return Err(Error::invalid(format!(
+                    "cannot {verb} a commit that has no parent"
+                )));
+            }
             (1, None | Some(1)) => target_commit.parents[0].clone(),
             (n, Some(p)) if p >= 1 && p <= n => target_commit.parents[p - 1].clone(),
             (_, None) => {
-                return Err(Error::invalid(
-                    "commit is a merge: say which parent to revert to",
-                ));
+                return Err(Error::invalid(format!(
+                    "commit is a merge: say which parent to {verb} against"
+                )));
             }
             (_, Some(p)) => return Err(Error::invalid(format!("commit has no parent {p}"))),
+        };
+        // Revert goes from the commit back to its parent; cherry-pick from the parent to it.
+        let (from, to) = match how {
+            Replay::Revert => (target.clone(), parent_id.clone()),
+            Replay::CherryPick => (parent_id.clone(), target.clone()),
         };
         let key = keys::branch(&repo.instance, branch);
         for attempt in 0..CAS_ATTEMPTS {
@@ -359,22 +401,23 @@ impl Engine {
             let (bytes, record) = self.branch_record(&repo, branch).await?;
             if !self.staging_is_empty(&repo, &record).await? {
                 return Err(Error::conflict(format!(
-                    "branch {branch:?} has uncommitted changes; commit or reset them before reverting"
+                    "branch {branch:?} has uncommitted changes; commit or reset them before {}",
+                    how.gerund()
                 )));
             }
             let head_tree = self.commit_tree(&repo, &record.head).await?;
             let (changes, conflicts) = self
                 .three_way(
                     &repo,
-                    &self.commit_tree(&repo, &target).await?,
-                    &self.commit_tree(&repo, &parent_id).await?,
+                    &self.commit_tree(&repo, &from).await?,
+                    &self.commit_tree(&repo, &to).await?,
                     &head_tree,
                     MergeStrategy::Fail,
                 )
                 .await?;
             if !conflicts.is_empty() {
                 return Err(Error::conflict(format!(
-                    "revert of {target} conflicts with later changes on {branch:?}"
+                    "{verb} of {target} conflicts with changes on {branch:?}"
                 ))
                 .with_detail(ErrorDetail::Conflicts(conflicts)));
             }
@@ -385,13 +428,24 @@ impl Engine {
                 .await?;
             let head_commit = self.commit_record(&repo, &record.head).await?;
             if applied.id == head_commit.tree && !request.allow_empty {
-                return Err(Error::invalid(format!(
-                    "nothing to revert: {branch:?} has none of the changes of {target}"
-                )));
+                return Err(Error::invalid(match how {
+                    Replay::Revert => {
+                        format!("nothing to revert: {branch:?} has none of the changes of {target}")
+                    }
+                    Replay::CherryPick => format!(
+                        "nothing to cherry-pick: {branch:?} has every change of {target} already"
+                    ),
+                }));
             }
             let mut req = request.clone();
             if req.message.is_empty() {
-                req.message = format!("Revert {target}");
+                req.message = match how {
+                    Replay::Revert => format!("Revert {target}"),
+                    Replay::CherryPick => target_commit.message.clone(),
+                };
+            }
+            if how == Replay::CherryPick && req.metadata.is_empty() {
+                req.metadata = target_commit.metadata.clone();
             }
             let new = self
                 .new_commit(&repo, vec![record.head.clone()], applied.id.clone(), &req)
@@ -410,7 +464,7 @@ impl Engine {
             }
         }
         Err(Error::conflict(format!(
-            "branch {branch:?} kept changing during the revert; try again"
+            "branch {branch:?} kept changing during the {verb}; try again"
         )))
     }
 
@@ -451,6 +505,29 @@ impl Engine {
         )
         .await?;
         crate::view::list(&mut cursor, options).await
+    }
+}
+
+/// Which way [`Engine::replay`] applies a commit's change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    Revert,
+    CherryPick,
+}
+
+impl Replay {
+    fn verb(self) -> &'static str {
+        match self {
+            Replay::Revert => "revert",
+            Replay::CherryPick => "cherry-pick",
+        }
+    }
+
+    fn gerund(self) -> &'static str {
+        match self {
+            Replay::Revert => "reverting",
+            Replay::CherryPick => "cherry-picking",
+        }
     }
 }
 

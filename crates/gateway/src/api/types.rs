@@ -180,6 +180,35 @@ pub struct ResetCreation {
     pub path: Option<String>,
 }
 
+/// `POST /repositories/{repo}/branches/{branch}/cherry-pick` (lakeFS's `cherryPick`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CherryPickCreation {
+    /// The commit to cherry-pick, given by a ref.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Which parent of a merge commit to take the change against (1-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_number: Option<usize>,
+    /// The new commit's message and metadata, instead of the picked commit's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_overrides: Option<CommitOverrides>,
+    /// As lakeFS: commit even when the branch has the change already (an empty commit).
+    /// Never overrides a conflict or branch protection.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// A commit's message and metadata given instead of the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitOverrides {
+    /// The message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The metadata.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
 /// `POST /repositories/{repo}/branches/{branch}/revert`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevertCreation {

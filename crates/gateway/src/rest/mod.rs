@@ -249,6 +249,7 @@ static ROUTES: &[Route] = &[
     route!("DELETE" "/repositories/{repo}/branches/{branch}" => refs::delete_branch),
     route!("PUT" "/repositories/{repo}/branches/{branch}" => refs::reset_branch),
     route!("POST" "/repositories/{repo}/branches/{branch}/revert" => refs::revert),
+    route!("POST" "/repositories/{repo}/branches/{branch}/cherry-pick" => refs::cherry_pick),
     route!("GET" "/repositories/{repo}/branches/{branch}/diff" => refs::diff_uncommitted),
     route!("POST" "/repositories/{repo}/branches/{branch}/commits" => refs::commit),
     route!("POST" "/repositories/{repo}/branches/{branch}/objects" => objects::upload),

@@ -305,6 +305,25 @@ fn samples() -> BTreeMap<&'static str, Value> {
             }),
         ),
         (
+            "CherryPickCreation",
+            sample(CherryPickCreation {
+                reference: "c".into(),
+                parent_number: Some(1),
+                commit_overrides: Some(CommitOverrides {
+                    message: Some("m".into()),
+                    metadata: metadata(),
+                }),
+                force: false,
+            }),
+        ),
+        (
+            "CommitOverrides",
+            sample(CommitOverrides {
+                message: Some("m".into()),
+                metadata: metadata(),
+            }),
+        ),
+        (
             "RevertCreation",
             sample(RevertCreation {
                 reference: "c".into(),

@@ -10,8 +10,8 @@ use sluice_meta::{
 
 use super::{Answer, ApiError, Call, Reply, read_json, reply};
 use crate::api::{
-    BranchCreation, BranchProtectionRule, Commit, CommitCreation, Diff, FindMergeBaseResult, List,
-    Merge, MergeResult, Ref, ResetCreation, RevertCreation, TagCreation,
+    BranchCreation, BranchProtectionRule, CherryPickCreation, Commit, CommitCreation, Diff,
+    FindMergeBaseResult, List, Merge, MergeResult, Ref, ResetCreation, RevertCreation, TagCreation,
 };
 
 fn diff_entry(d: &DiffEntry) -> Diff {
@@ -83,8 +83,13 @@ pub(super) async fn create_branch(call: Call) -> Answer {
     let b = engine
         .create_branch(&repo, &body.name, &body.source)
         .await?;
-    // lakeFS answers the new branch's head as a JSON string.
-    reply(StatusCode::CREATED, b.head)
+    // lakeFS answers the new branch's head as bare text (`text/html`), not JSON.
+    let answer = http::Response::builder()
+        .status(StatusCode::CREATED)
+        .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .body(s3s::Body::from(b.head))
+        .expect("valid response");
+    Ok(Reply::Raw(answer))
 }
 
 pub(super) async fn get_branch(call: Call) -> Answer {
@@ -147,6 +152,27 @@ pub(super) async fn revert(call: Call) -> Answer {
         .revert(&repo, &branch, &body.reference, parent, request)
         .await?;
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn cherry_pick(call: Call) -> Answer {
+    let (engine, repo, branch) = (
+        call.engine.clone(),
+        call.param("repo"),
+        call.param("branch"),
+    );
+    let committer = call.committer.clone();
+    let body: CherryPickCreation = read_json(call.req).await?;
+    let overrides = body.commit_overrides.unwrap_or_default();
+    let request = CommitRequest {
+        message: overrides.message.unwrap_or_default(),
+        committer,
+        metadata: overrides.metadata,
+        allow_empty: body.force,
+    };
+    let (id, c) = engine
+        .cherry_pick(&repo, &branch, &body.reference, body.parent_number, request)
+        .await?;
+    reply(StatusCode::CREATED, Commit::from_meta(&id, &c))
 }
 
 pub(super) async fn diff_uncommitted(call: Call) -> Answer {
