@@ -1,8 +1,9 @@
 //! Garbage collection of physical objects: delete what no retained commit, branch, tag,
 //! staging area or multipart upload reaches, once it is older than a grace period (which
-//! protects writes in flight: their bytes land before their metadata does).
+//! protects writes in flight: their bytes land before their metadata does). Which commits
+//! are retained: all reachable ones, or what the retention rules keep (`retention.rs`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -16,6 +17,7 @@ use crate::kv::KvExt;
 use crate::multipart::Part;
 use crate::range::Node;
 use crate::repo::Repository;
+use crate::retention::RetentionRules;
 use crate::staging::decode_staged;
 use crate::storage::INLINE_PREFIX;
 
@@ -122,33 +124,52 @@ impl Engine {
     async fn reachable_addresses(&self, repo: &Repository) -> Result<HashSet<String>> {
         let kv = &self.inner.kv;
         let mut live = HashSet::new();
-        let mut heads = Vec::new();
+        let rules: Option<RetentionRules> = match kv.get(&keys::retention(&repo.instance)).await? {
+            Some(bytes) => Some(encoding::decode(&bytes, "retention rules")?),
+            None => None,
+        };
+        // (commit, cutoff): the commit is retained, and so are its ancestors created at or
+        // after the cutoff (i64::MIN: all of them; i64::MAX: none).
+        let mut heads: Vec<(String, i64)> = Vec::new();
         let mut tokens = Vec::new();
-        for (_, v) in kv
+        let now = self.now_ms();
+        for (k, v) in kv
             .scan_prefix(&keys::branch_prefix(&repo.instance), 1000)
             .await?
         {
             let record: BranchRecord = encoding::decode(&v, "branch")?;
-            heads.push(record.head.clone());
+            let name = String::from_utf8_lossy(&k[keys::branch_prefix(&repo.instance).len()..]);
+            let cutoff = match &rules {
+                None => i64::MIN,
+                Some(r) => now - i64::from(r.days_for(&name)) * 86_400_000,
+            };
+            heads.push((record.head.clone(), cutoff));
             tokens.extend(record.tokens());
         }
         for (_, v) in kv
             .scan_prefix(&keys::tag_prefix(&repo.instance), 1000)
             .await?
         {
-            heads.push(String::from_utf8_lossy(&v).into_owned());
+            let cutoff = if rules.is_some() { i64::MAX } else { i64::MIN };
+            heads.push((String::from_utf8_lossy(&v).into_owned(), cutoff));
         }
-        // Every commit reachable from a branch or tag is retained, and with it its tree;
-        // subtrees that commits share are walked once.
-        let mut seen_commits = HashSet::new();
+        // The retained commits and their trees; subtrees that commits share are walked once.
+        // A commit reached again with an earlier cutoff (a branch that keeps more history)
+        // has its ancestors walked again.
+        let mut best_cutoff: HashMap<String, i64> = HashMap::new();
         let mut seen_ranges = HashSet::new();
         let mut ranges = Vec::new();
-        while let Some(id) = heads.pop() {
-            if !seen_commits.insert(id.clone()) {
+        while let Some((id, cutoff)) = heads.pop() {
+            if best_cutoff.get(&id).is_some_and(|c| *c <= cutoff) {
                 continue;
             }
+            best_cutoff.insert(id.clone(), cutoff);
             let commit = self.commit_record(repo, &id).await?;
-            heads.extend(commit.parents.iter().cloned());
+            for parent in &commit.parents {
+                if self.commit_record(repo, parent).await?.created_ms >= cutoff {
+                    heads.push((parent.clone(), cutoff));
+                }
+            }
             ranges.push(commit.tree.clone());
             while let Some(range) = ranges.pop() {
                 if !seen_ranges.insert(range.clone()) {

@@ -321,6 +321,8 @@ mod ops {
             for prefix in keys::repo_families(&repo.instance) {
                 kv.delete_prefix(&prefix, 10_000).await?;
             }
+            kv.delete(&keys::protection(&repo.instance)).await?;
+            kv.delete(&keys::retention(&repo.instance)).await?;
             Ok(())
         }
     }

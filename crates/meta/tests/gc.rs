@@ -126,3 +126,107 @@ async fn gc_pages_through_every_inline_object() {
     assert_eq!((again.examined, again.deleted), (1, 0), "{again:?}");
     assert_eq!(read(&engine, "main", "kept").await, b"k");
 }
+
+/// Retention rules: a branch keeps its head and the history created within its period;
+/// objects only older commits reach are collected; a branch's own rule overrides the
+/// default; a tag keeps its commit; without rules every reachable commit is kept.
+#[tokio::test]
+async fn retention_rules_decide_which_history_keeps_its_objects() {
+    use sluice_meta::{BranchRetention, ManualClock, RetentionRules};
+    const DAY: i64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    // Files carry the real time of their writing: start the engine's clock after it, so that
+    // the grace period (zero here) judges them by the same time as commits.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let clock = Arc::new(ManualClock::new(now_ms + DAY));
+    let engine = Engine::builder(
+        Arc::new(sluice_meta::kv::memory::MemoryKv::new()),
+        dir.path(),
+    )
+    .with_clock(clock.clone())
+    .build();
+    engine
+        .create_repository("repo", "local://repo", "main")
+        .await
+        .unwrap();
+    let big = |tag: u8| vec![tag; 100_000];
+    let put = |path: &'static str, body: Vec<u8>| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .put_bytes("repo", "main", path, body, PutOptions::default())
+                .await
+                .unwrap()
+        }
+    };
+    // Day 0: v1 of x and a tagged y; day 10: v2 of x (v1 now only in history).
+    let v1 = put("x", big(1)).await;
+    let tagged = put("y", big(2)).await;
+    let c1 = commit(&engine, "main", "v1").await;
+    engine.create_tag("repo", "t1", &c1).await.unwrap();
+    engine.delete_object("repo", "main", "y").await.unwrap();
+    clock.advance_ms(10 * DAY);
+    let v2 = put("x", big(3)).await;
+    commit(&engine, "main", "v2").await;
+    clock.advance_ms(DAY);
+    let gc = GcOptions {
+        grace: Duration::ZERO,
+        dry_run: false,
+    };
+    let exists = |address: String| {
+        let engine = engine.clone();
+        async move {
+            let store = engine.namespace_store("repo").await.unwrap();
+            store.read_all(&address).await.is_ok()
+        }
+    };
+
+    // No rules: all history is kept.
+    assert_eq!(
+        engine.collect_garbage("repo", &gc).await.unwrap().deleted,
+        0
+    );
+    // main keeps 30 days (its own rule; the default is 1): still everything.
+    let rules = RetentionRules {
+        default_retention_days: 1,
+        branches: vec![BranchRetention {
+            branch_id: "main".into(),
+            retention_days: 30,
+        }],
+    };
+    engine.set_retention_rules("repo", &rules).await.unwrap();
+    assert_eq!(engine.retention_rules("repo").await.unwrap(), Some(rules));
+    assert_eq!(
+        engine.collect_garbage("repo", &gc).await.unwrap().deleted,
+        0
+    );
+    // The default of 7 days for every branch: v1 is only in 11-day-old history; the
+    // tagged commit still holds y (and v1, which it also reaches).
+    let rules = RetentionRules {
+        default_retention_days: 7,
+        branches: vec![],
+    };
+    engine.set_retention_rules("repo", &rules).await.unwrap();
+    assert_eq!(
+        engine.collect_garbage("repo", &gc).await.unwrap().deleted,
+        0
+    );
+    engine.delete_tag("repo", "t1").await.unwrap();
+    let report = engine.collect_garbage("repo", &gc).await.unwrap();
+    assert_eq!(report.deleted, 2, "{report:?}");
+    assert!(!exists(v1.address.clone()).await);
+    assert!(!exists(tagged.address.clone()).await);
+    assert!(exists(v2.address.clone()).await, "the head's objects stay");
+    assert_eq!(read(&engine, "main", "x").await, big(3));
+
+    // Removing the rules keeps everything reachable again.
+    engine.delete_retention_rules("repo").await.unwrap();
+    assert_eq!(engine.retention_rules("repo").await.unwrap(), None);
+    assert_eq!(
+        engine.collect_garbage("repo", &gc).await.unwrap().deleted,
+        0
+    );
+}

@@ -502,3 +502,53 @@ pub struct SqlRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<usize>,
 }
+
+/// lakeFS's `GarbageCollectionRules`: `GET/PUT /repositories/{repo}/settings/gc_rules`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GarbageCollectionRules {
+    /// Days of history kept on a branch without a rule of its own.
+    pub default_retention_days: u32,
+    /// Branches with their own period.
+    pub branches: Vec<GarbageCollectionRule>,
+}
+
+/// One branch's retention period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GarbageCollectionRule {
+    /// The branch.
+    pub branch_id: String,
+    /// Days of its history kept.
+    pub retention_days: u32,
+}
+
+impl From<sluice_meta::RetentionRules> for GarbageCollectionRules {
+    fn from(r: sluice_meta::RetentionRules) -> Self {
+        Self {
+            default_retention_days: r.default_retention_days,
+            branches: r
+                .branches
+                .into_iter()
+                .map(|b| GarbageCollectionRule {
+                    branch_id: b.branch_id,
+                    retention_days: b.retention_days,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<GarbageCollectionRules> for sluice_meta::RetentionRules {
+    fn from(r: GarbageCollectionRules) -> Self {
+        Self {
+            default_retention_days: r.default_retention_days,
+            branches: r
+                .branches
+                .into_iter()
+                .map(|b| sluice_meta::BranchRetention {
+                    branch_id: b.branch_id,
+                    retention_days: b.retention_days,
+                })
+                .collect(),
+        }
+    }
+}

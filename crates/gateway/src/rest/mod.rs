@@ -281,6 +281,9 @@ static ROUTES: &[Route] = &[
     route!("GET" "/repositories/{repo}/tags/{tag}" => refs::get_tag),
     route!("DELETE" "/repositories/{repo}/tags/{tag}" => refs::delete_tag),
     route!("POST" "/repositories/{repo}/gc" => gc::gc),
+    route!("GET" "/repositories/{repo}/settings/gc_rules" => gc::get_rules),
+    route!("PUT" "/repositories/{repo}/settings/gc_rules" => gc::set_rules),
+    route!("DELETE" "/repositories/{repo}/settings/gc_rules" => gc::delete_rules),
 ];
 
 /// The `{name}` segments of `segments` when they match `pattern`.

@@ -305,6 +305,23 @@ fn samples() -> BTreeMap<&'static str, Value> {
             }),
         ),
         (
+            "GarbageCollectionRules",
+            sample(GarbageCollectionRules {
+                default_retention_days: 21,
+                branches: vec![GarbageCollectionRule {
+                    branch_id: "main".into(),
+                    retention_days: 7,
+                }],
+            }),
+        ),
+        (
+            "GarbageCollectionRule",
+            sample(GarbageCollectionRule {
+                branch_id: "main".into(),
+                retention_days: 7,
+            }),
+        ),
+        (
             "CherryPickCreation",
             sample(CherryPickCreation {
                 reference: "c".into(),
