@@ -322,3 +322,39 @@ def test_fidelity_retention_rules_set_read_and_applied_by_gc(sluice, client):
         repos.get_gc_rules("sdk-retention")
     bad = sluice.api("PUT", "/repositories/sdk-retention/settings/gc_rules", {"default_retention_days": -1, "branches": []})
     assert bad.status_code == 400, bad.text
+
+
+def test_fidelity_diff_with_delimiter(sluice, client):
+    """diffRefs and diffBranch with a delimiter: changes below the next delimiter collapse
+    into prefix_changed entries, page by page as lakeFS pages them."""
+    repo = lakefs.Repository("sdk-delim", client=client).create(storage_namespace="local://sdk-delim")
+    main = repo.branch("main")
+    for p in ["a/1", "a/2", "b/x/1", "c"]:
+        main.object(p).upload(data=p.encode())
+    main.commit(message="base")
+    dev = repo.branch("dev").create(source_reference="main")
+    for p in ["a/1", "b/x/2", "b/y", "d"]:
+        dev.object(p).upload(data=b"new " + p.encode())
+    expected_top = [("prefix_changed", "a/", "common_prefix"), ("prefix_changed", "b/", "common_prefix"),
+                    ("added", "d", "object")]
+    sdk = lakefs_sdk.ApiClient(lakefs_sdk.Configuration(host=f"{sluice.endpoint}/api/v1",
+                                                        username=ACCESS_KEY, password=SECRET_KEY))
+    shape = lambda results: [(d.type, d.path, d.path_type) for d in results]  # noqa: E731
+    uncommitted = lakefs_sdk.BranchesApi(sdk).diff_branch("sdk-delim", "dev", delimiter="/")
+    assert shape(uncommitted.results) == expected_top
+    dev.commit(message="changes")
+    refs = lakefs_sdk.RefsApi(sdk)
+    assert shape(refs.diff_refs("sdk-delim", "main", "dev", delimiter="/").results) == expected_top
+    assert shape(refs.diff_refs("sdk-delim", "main", "dev", delimiter="/", prefix="b/").results) == [
+        ("prefix_changed", "b/x/", "common_prefix"), ("added", "b/y", "object")]
+    # One at a time, following next_offset.
+    seen, after = [], ""
+    while True:
+        page = refs.diff_refs("sdk-delim", "main", "dev", delimiter="/", amount=1, after=after)
+        seen += shape(page.results)
+        if not page.pagination.has_more:
+            break
+        after = page.pagination.next_offset
+    assert seen == expected_top
+    # Without a delimiter, every object.
+    assert [d.path for d in refs.diff_refs("sdk-delim", "main", "dev").results] == ["a/1", "b/x/2", "b/y", "d"]

@@ -282,15 +282,17 @@ pub struct CommitCreation {
 /// One changed path of a diff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diff {
-    /// `added`, `removed` or `changed`.
+    /// `added`, `removed`, `changed`, or `prefix_changed` for a common prefix (with a
+    /// delimiter).
     #[serde(rename = "type")]
     pub kind: String,
-    /// The path.
+    /// The path, or the common prefix.
     pub path: String,
-    /// Always `object`.
+    /// `object`, or `common_prefix`.
     pub path_type: String,
-    /// The size on the side that has it (the right side when both do).
-    pub size_bytes: u64,
+    /// The size on the side that has it (the right side when both do); none for a prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
 }
 
 /// `POST /repositories/{repo}/refs/{source}/merge/{destination}`.

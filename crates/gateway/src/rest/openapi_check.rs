@@ -175,7 +175,7 @@ fn diff() -> Diff {
         kind: "added".into(),
         path: "a".into(),
         path_type: "object".into(),
-        size_bytes: 1,
+        size_bytes: Some(1),
     }
 }
 

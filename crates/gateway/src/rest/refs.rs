@@ -25,14 +25,83 @@ fn diff_entry(d: &DiffEntry) -> Diff {
         kind: kind.into(),
         path: d.path.clone(),
         path_type: "object".into(),
-        size_bytes: size,
+        size_bytes: Some(size),
     }
 }
 
-fn diff_page(page: sluice_meta::DiffPage, amount: usize) -> List<Diff> {
-    let next = page.changes.last().map(|d| d.path.clone());
-    let results = page.changes.iter().map(diff_entry).collect();
-    List::new(results, page.has_more, next.as_deref(), amount)
+/// The diff options of a request: `prefix`, `after`, `amount`.
+fn diff_options(call: &Call) -> Result<DiffOptions, ApiError> {
+    Ok(DiffOptions {
+        prefix: call.query.get("prefix").unwrap_or("").to_string(),
+        after: call.query.get("after").map(str::to_string),
+        limit: call.query.amount()?,
+    })
+}
+
+/// A page of a diff, as lakeFS answers it. With a `delimiter`, the changes below the next
+/// delimiter after the prefix collapse into one `prefix_changed` entry per common prefix
+/// (`path_type: common_prefix`), in path order, and an `after` that is such a prefix
+/// continues past everything under it.
+async fn diff_page<F, Fut>(
+    options: DiffOptions,
+    delimiter: Option<&str>,
+    mut fetch: F,
+) -> Result<List<Diff>, ApiError>
+where
+    F: FnMut(DiffOptions) -> Fut,
+    Fut: std::future::Future<Output = sluice_meta::Result<sluice_meta::DiffPage>>,
+{
+    let limit = options.limit;
+    let Some(delimiter) = delimiter.filter(|d| !d.is_empty()) else {
+        let page = fetch(options).await?;
+        let next = page.changes.last().map(|d| d.path.clone());
+        let results = page.changes.iter().map(diff_entry).collect();
+        return Ok(List::new(results, page.has_more, next.as_deref(), limit));
+    };
+    // Past every path under `common`: no path has a character above U+10FFFF.
+    let past = |common: &str| format!("{common}\u{10FFFF}");
+    let mut after = match options.after {
+        Some(a) if a.ends_with(delimiter) => Some(past(&a)),
+        other => other,
+    };
+    let mut out: Vec<Diff> = Vec::new();
+    let mut has_more = false;
+    'pages: loop {
+        let page = fetch(DiffOptions {
+            prefix: options.prefix.clone(),
+            after: after.clone(),
+            limit,
+        })
+        .await?;
+        if out.len() == limit {
+            has_more = !page.changes.is_empty();
+            break;
+        }
+        for d in &page.changes {
+            let rest = &d.path[options.prefix.len().min(d.path.len())..];
+            if let Some(i) = rest.find(delimiter) {
+                let common = format!("{}{}", options.prefix, &rest[..i + delimiter.len()]);
+                after = Some(past(&common));
+                out.push(Diff {
+                    kind: "prefix_changed".into(),
+                    path: common,
+                    path_type: "common_prefix".into(),
+                    size_bytes: None,
+                });
+                continue 'pages;
+            }
+            out.push(diff_entry(d));
+            after = Some(d.path.clone());
+            if out.len() == limit {
+                continue 'pages;
+            }
+        }
+        if !page.has_more {
+            break;
+        }
+    }
+    let next = out.last().map(|d| d.path.clone());
+    Ok(List::new(out, has_more, next.as_deref(), limit))
 }
 
 fn strategy(s: Option<&str>) -> Result<MergeStrategy, ApiError> {
@@ -176,17 +245,14 @@ pub(super) async fn cherry_pick(call: Call) -> Answer {
 }
 
 pub(super) async fn diff_uncommitted(call: Call) -> Answer {
-    let amount = call.query.amount()?;
-    let options = DiffOptions {
-        prefix: call.query.get("prefix").unwrap_or("").to_string(),
-        after: call.query.get("after").map(str::to_string),
-        limit: amount,
-    };
-    let page = call
-        .engine
-        .diff_uncommitted(&call.param("repo"), &call.param("branch"), &options)
-        .await?;
-    reply(StatusCode::OK, diff_page(page, amount))
+    let options = diff_options(&call)?;
+    let (repo, branch) = (call.param("repo"), call.param("branch"));
+    let (engine, repo, branch) = (&call.engine, &repo, &branch);
+    let page = diff_page(options, call.query.get("delimiter"), |o| async move {
+        engine.diff_uncommitted(repo, branch, &o).await
+    })
+    .await?;
+    reply(StatusCode::OK, page)
 }
 
 pub(super) async fn commit(call: Call) -> Answer {
@@ -262,12 +328,7 @@ pub(super) async fn log(call: Call) -> Answer {
 pub(super) async fn diff(call: Call) -> Answer {
     let (engine, repo) = (call.engine.clone(), call.param("repo"));
     let (left, right) = (call.param("left"), call.param("right"));
-    let amount = call.query.amount()?;
-    let options = DiffOptions {
-        prefix: call.query.get("prefix").unwrap_or("").to_string(),
-        after: call.query.get("after").map(str::to_string),
-        limit: amount,
-    };
+    let options = diff_options(&call)?;
     // lakeFS's default is three-dot: the right side's changes since the merge base.
     let left = if call.query.get("type") == Some("two_dot") {
         left
@@ -277,8 +338,12 @@ pub(super) async fn diff(call: Call) -> Answer {
             .await?
             .unwrap_or(left)
     };
-    let page = engine.diff(&repo, &left, &right, &options).await?;
-    reply(StatusCode::OK, diff_page(page, amount))
+    let (engine, repo, left, right) = (&engine, &repo, &left, &right);
+    let page = diff_page(options, call.query.get("delimiter"), |o| async move {
+        engine.diff(repo, left, right, &o).await
+    })
+    .await?;
+    reply(StatusCode::OK, page)
 }
 
 pub(super) async fn merge_base(call: Call) -> Answer {
