@@ -358,3 +358,29 @@ def test_fidelity_diff_with_delimiter(sluice, client):
     assert seen == expected_top
     # Without a delimiter, every object.
     assert [d.path for d in refs.diff_refs("sdk-delim", "main", "dev").results] == ["a/1", "b/x/2", "b/y", "d"]
+
+
+def test_fidelity_branch_protection_etag_and_if_match(sluice, client):
+    """getBranchProtectionRules answers an ETag; setBranchProtectionRules with If-Match
+    refuses (412) when the rules changed since, as lakeFS does."""
+    from lakefs_sdk.exceptions import ApiException
+
+    lakefs.Repository("sdk-etag", client=client).create(storage_namespace="local://sdk-etag")
+    sdk = lakefs_sdk.ApiClient(lakefs_sdk.Configuration(host=f"{sluice.endpoint}/api/v1",
+                                                        username=ACCESS_KEY, password=SECRET_KEY))
+    repos = lakefs_sdk.RepositoriesApi(sdk)
+    first = repos.get_branch_protection_rules_with_http_info("sdk-etag")
+    etag = first.headers["ETag"]
+    assert first.data == [] and etag
+    rule = lambda p: lakefs_sdk.BranchProtectionRule(pattern=p)  # noqa: E731
+    repos.set_branch_protection_rules("sdk-etag", [rule("main")], if_match=etag)
+    second = repos.get_branch_protection_rules_with_http_info("sdk-etag")
+    assert [r.pattern for r in second.data] == ["main"] and second.headers["ETag"] != etag
+    # A writer still holding the first ETag loses: 412, and the rules stay as they are.
+    with pytest.raises(ApiException) as e:
+        repos.set_branch_protection_rules("sdk-etag", [rule("release-*")], if_match=etag)
+    assert e.value.status == 412
+    assert [r.pattern for r in repos.get_branch_protection_rules("sdk-etag")] == ["main"]
+    # Without If-Match the write goes through.
+    repos.set_branch_protection_rules("sdk-etag", [rule("main"), rule("release-*")])
+    assert [r.pattern for r in repos.get_branch_protection_rules("sdk-etag")] == ["main", "release-*"]

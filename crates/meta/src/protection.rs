@@ -44,21 +44,63 @@ impl Engine {
 
     /// Replace the repository's protection rules.
     pub async fn set_branch_protection(&self, repo: &str, patterns: Vec<String>) -> Result<()> {
+        self.set_branch_protection_if(repo, patterns, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// The repository's protection rules, read from the store (never the handle cache),
+    /// with their version: an ETag that changes whenever the rules do.
+    pub async fn branch_protection_versioned(&self, repo: &str) -> Result<(Vec<String>, String)> {
+        let repo = self.repository(repo).await?;
+        let raw = self.inner.kv.get(&keys::protection(&repo.instance)).await?;
+        let rules = match &raw {
+            Some(bytes) => encoding::decode(bytes, "branch protection rules")?,
+            None => Vec::new(),
+        };
+        Ok((rules, protection_etag(raw.as_deref())))
+    }
+
+    /// Replace the rules when their version is still `if_match` (lakeFS's `If-Match`; any
+    /// version when `None`), atomically: a concurrent change in between makes this fail
+    /// with [`ErrorKind::PreconditionFailed`] rather than be lost. Returns the new version.
+    pub async fn set_branch_protection_if(
+        &self,
+        repo: &str,
+        patterns: Vec<String>,
+        if_match: Option<&str>,
+    ) -> Result<String> {
         let repo = self.repository(repo).await?;
         if patterns.iter().any(|p| p.is_empty()) {
             return Err(Error::invalid("a protection rule needs a pattern"));
         }
-        self.inner
-            .kv
-            .put(
-                &keys::protection(&repo.instance),
-                &encoding::encode(&patterns),
-            )
-            .await?;
+        let key = keys::protection(&repo.instance);
+        let new = encoding::encode(&patterns);
+        loop {
+            let current = self.inner.kv.get(&key).await?;
+            if let Some(tag) = if_match
+                && tag.trim_matches('"') != protection_etag(current.as_deref())
+            {
+                return Err(Error::new(
+                    ErrorKind::PreconditionFailed,
+                    "the branch protection rules changed since they were read (If-Match)",
+                ));
+            }
+            if self
+                .inner
+                .kv
+                .compare_and_swap(&key, current.as_deref(), Some(&new))
+                .await?
+            {
+                break;
+            }
+            // Changed in between: with If-Match that is a refusal (checked above on the
+            // next turn); without, write over the newer rules as asked.
+        }
         self.inner
             .handles
             .remember_protection(&repo.instance, Arc::new(patterns));
-        Ok(())
+        Ok(protection_etag(Some(&new)))
     }
 
     /// Served from the repository handles within [`HANDLE_TTL`](crate::HANDLE_TTL): a rule
@@ -95,6 +137,13 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The version of stored protection rules (none stored: the empty list's).
+fn protection_etag(raw: Option<&[u8]>) -> String {
+    let empty = encoding::encode(&Vec::<String>::new());
+    let bytes = raw.unwrap_or(&empty);
+    blake3::hash(bytes).to_hex()[..32].to_string()
 }
 
 #[cfg(test)]

@@ -389,50 +389,99 @@ pub(super) async fn merge(call: Call) -> Answer {
     reply(StatusCode::OK, MergeResult { reference: id })
 }
 
+/// The rules with their version in an `ETag` header, as lakeFS answers
+/// `getBranchProtectionRules`; a `PUT` with `If-Match` then fails with 412 if they changed.
 pub(super) async fn get_protection(call: Call) -> Answer {
-    let rules: Vec<BranchProtectionRule> = call
+    let (rules, etag) = call
         .engine
-        .branch_protection(&call.param("repo"))
-        .await?
+        .branch_protection_versioned(&call.param("repo"))
+        .await?;
+    let rules: Vec<BranchProtectionRule> = rules
         .into_iter()
         .map(|pattern| BranchProtectionRule { pattern })
         .collect();
-    reply(StatusCode::OK, rules)
+    let body = serde_json::to_vec(&rules).expect("rules serialize");
+    let answer = http::Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::ETAG, format!("\"{etag}\""))
+        .body(s3s::Body::from(bytes::Bytes::from(body)))
+        .expect("valid response");
+    Ok(Reply::Raw(answer))
 }
 
 pub(super) async fn set_protection(call: Call) -> Answer {
     let (engine, repo) = (call.engine.clone(), call.param("repo"));
+    let if_match = call
+        .req
+        .headers()
+        .get(http::header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let rules: Vec<BranchProtectionRule> = read_json(call.req).await?;
-    engine
-        .set_branch_protection(&repo, rules.into_iter().map(|r| r.pattern).collect())
+    let etag = engine
+        .set_branch_protection_if(
+            &repo,
+            rules.into_iter().map(|r| r.pattern).collect(),
+            if_match.as_deref(),
+        )
         .await?;
-    Ok(Reply::Empty(StatusCode::NO_CONTENT))
+    let answer = http::Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(http::header::ETAG, format!("\"{etag}\""))
+        .body(s3s::Body::empty())
+        .expect("valid response");
+    Ok(Reply::Raw(answer))
+}
+
+/// Change the rules by `edit`, atomically: a concurrent change makes it start over, so
+/// neither is lost (two sidecars adding a rule each keep both).
+async fn edit_protection(
+    engine: &sluice_meta::Engine,
+    repo: &str,
+    edit: impl Fn(&mut Vec<String>) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    loop {
+        let (mut rules, etag) = engine.branch_protection_versioned(repo).await?;
+        edit(&mut rules)?;
+        match engine
+            .set_branch_protection_if(repo, rules, Some(&etag))
+            .await
+        {
+            Err(e) if e.kind() == sluice_meta::ErrorKind::PreconditionFailed => continue,
+            other => return other.map(|_| ()).map_err(ApiError::from),
+        }
+    }
 }
 
 pub(super) async fn add_protection(call: Call) -> Answer {
     let (engine, repo) = (call.engine.clone(), call.param("repo"));
     let rule: BranchProtectionRule = read_json(call.req).await?;
-    let mut rules = engine.branch_protection(&repo).await?;
-    if !rules.contains(&rule.pattern) {
-        rules.push(rule.pattern);
-    }
-    engine.set_branch_protection(&repo, rules).await?;
+    edit_protection(&engine, &repo, |rules| {
+        if !rules.contains(&rule.pattern) {
+            rules.push(rule.pattern.clone());
+        }
+        Ok(())
+    })
+    .await?;
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
 }
 
 pub(super) async fn remove_protection(call: Call) -> Answer {
     let (engine, repo) = (call.engine.clone(), call.param("repo"));
     let rule: BranchProtectionRule = read_json(call.req).await?;
-    let mut rules = engine.branch_protection(&repo).await?;
-    let before = rules.len();
-    rules.retain(|p| *p != rule.pattern);
-    if rules.len() == before {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no such protection rule",
-        ));
-    }
-    engine.set_branch_protection(&repo, rules).await?;
+    edit_protection(&engine, &repo, |rules| {
+        let before = rules.len();
+        rules.retain(|p| *p != rule.pattern);
+        if rules.len() == before {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no such protection rule",
+            ));
+        }
+        Ok(())
+    })
+    .await?;
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
 }
 
