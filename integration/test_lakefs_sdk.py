@@ -384,3 +384,70 @@ def test_fidelity_branch_protection_etag_and_if_match(sluice, client):
     # Without If-Match the write goes through.
     repos.set_branch_protection_rules("sdk-etag", [rule("main"), rule("release-*")])
     assert [r.pattern for r in repos.get_branch_protection_rules("sdk-etag")] == ["main", "release-*"]
+
+
+def test_fidelity_metadata_updates_and_hook_output(sluice, client):
+    """getRepositoryMetadata (and lakeFS's internal set/delete), updateObjectUserMetadata,
+    and getRunHookOutput of a refused merge."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    repo = lakefs.Repository("sdk-meta", client=client).create(storage_namespace="local://sdk-meta")
+    sdk = lakefs_sdk.ApiClient(lakefs_sdk.Configuration(host=f"{sluice.endpoint}/api/v1",
+                                                        username=ACCESS_KEY, password=SECRET_KEY))
+    internal = lakefs_sdk.InternalApi(sdk)
+    assert repo.metadata == {}
+    internal.set_repository_metadata("sdk-meta", lakefs_sdk.RepositoryMetadataSet(metadata={"team": "a", "tier": "1"}))
+    internal.set_repository_metadata("sdk-meta", lakefs_sdk.RepositoryMetadataSet(metadata={"tier": "2"}))
+    assert repo.metadata == {"team": "a", "tier": "2"}
+    internal.delete_repository_metadata("sdk-meta", lakefs_sdk.RepositoryMetadataKeys(keys=["team"]))
+    assert lakefs_sdk.RepositoriesApi(sdk).get_repository_metadata("sdk-meta") == {"tier": "2"}
+
+    # An object's user metadata replaced on a branch; its bytes unchanged.
+    main = repo.branch("main")
+    main.object("o").upload(data=b"bytes", metadata={"a": "1"})
+    main.commit(message="o")
+    lakefs_sdk.ObjectsApi(sdk).update_object_user_metadata(
+        "sdk-meta", "main", "o", lakefs_sdk.UpdateObjectUserMetadata(set={"b": "2"}))
+    assert main.object("o").stat().metadata == {"b": "2"}
+    assert main.object("o").reader().read() == b"bytes"
+    assert [c.path for c in main.uncommitted()] == ["o"]
+    with pytest.raises(lakefs_sdk.exceptions.NotFoundException):
+        lakefs_sdk.ObjectsApi(sdk).update_object_user_metadata(
+            "sdk-meta", "main", "nope", lakefs_sdk.UpdateObjectUserMetadata(set={}))
+    main.commit(message="metadata")
+
+    # A refused merge: its hook's output says why, with the figures.
+    def parquet(rows):
+        buf = io.BytesIO()
+        pq.write_table(pa.table({"id": list(rows)}), buf)
+        return buf.getvalue()
+    main.object("t/part-0.parquet").upload(data=parquet(range(100)))
+    main.object("_sluice_actions/gate.yaml").upload(data=b"""\
+name: gate
+on:
+  pre-merge:
+    branches: [main]
+hooks:
+  - id: no_dupes
+    type: row_check
+    properties:
+      prefix: t/
+      no_duplicate_rows: true
+""")
+    main.commit(message="table and gate")
+    dup = repo.branch("dup").create(source_reference="main")
+    dup.object("t/part-1.parquet").upload(data=parquet(range(100)))
+    dup.commit(message="again")
+    r = sluice.api("POST", "/repositories/sdk-meta/refs/dup/merge/main", {})
+    assert r.status_code == 412, r.text
+    actions = lakefs_sdk.ActionsApi(sdk)
+    run = actions.list_repository_runs("sdk-meta").results[0]
+    hook = actions.list_run_hooks("sdk-meta", run.run_id).results[0]
+    output = bytes(actions.get_run_hook_output("sdk-meta", run.run_id, hook.hook_run_id)).decode()
+    assert "no_dupes" in output and "failed" in output and "duplicate" in output, output
+    assert '"duplicate_rows": 100' in output, output
+    with pytest.raises(lakefs_sdk.exceptions.NotFoundException):
+        actions.get_run_hook_output("sdk-meta", run.run_id, "nope")

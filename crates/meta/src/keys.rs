@@ -72,6 +72,10 @@ pub(crate) fn protection(repo: &str) -> Vec<u8> {
 pub(crate) fn retention(repo: &str) -> Vec<u8> {
     format!("k/{repo}").into_bytes()
 }
+/// `e/{repo}` -> the repository's user metadata (lakeFS's repository metadata).
+pub(crate) fn repo_metadata(repo: &str) -> Vec<u8> {
+    format!("e/{repo}").into_bytes()
+}
 /// `a/{repo}/{run id}` -> the record of a pre-merge action run (JSON).
 pub(crate) fn action_run(repo: &str, id: &str) -> Vec<u8> {
     format!("a/{repo}/{id}").into_bytes()
@@ -80,8 +84,8 @@ pub(crate) fn action_run_prefix(repo: &str) -> Vec<u8> {
     format!("a/{repo}/").into_bytes()
 }
 /// Every family that lives inside a repository, for deleting one (`m/` holds completed
-/// multipart uploads, see `multipart.rs`). The single keys `x/{repo}` and `k/{repo}` are
-/// deleted beside these.
+/// multipart uploads, see `multipart.rs`). The single keys `x/{repo}`, `k/{repo}` and
+/// `e/{repo}` are deleted beside these.
 pub(crate) fn repo_families(repo: &str) -> Vec<Vec<u8>> {
     ["b", "t", "c", "g", "s", "u", "p", "d", "a", "m"]
         .iter()

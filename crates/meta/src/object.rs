@@ -256,6 +256,33 @@ impl Engine {
             .await
     }
 
+    /// Replace the user metadata of the object at `path` on `branch` (lakeFS's
+    /// `updateObjectUserMetadata`): a staged entry with the same bytes and the new
+    /// metadata, written only if the object is still the one read (its ETag).
+    pub async fn update_object_metadata(
+        &self,
+        repo: &str,
+        branch: &str,
+        path: &str,
+        metadata: std::collections::BTreeMap<String, String>,
+    ) -> Result<Entry> {
+        validate_path(path)?;
+        let repo = self.repository(repo).await?;
+        let (_, record) = self.branch_record(&repo, branch).await?;
+        let current = self
+            .visible(&repo, &record, path)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("object {path:?}")))?;
+        let condition = WriteCondition::IfETag(current.etag.clone());
+        let updated = Entry {
+            metadata,
+            ..current
+        };
+        self.write_staged(&repo, branch, path, Some(updated.clone()), &condition)
+            .await?;
+        Ok(updated)
+    }
+
     /// Stage many entries and deletions in one atomic write.
     pub async fn stage_entries(
         &self,

@@ -283,6 +283,55 @@ mod ops {
             Ok(repo)
         }
 
+        /// The repository's user metadata (lakeFS's repository metadata).
+        pub async fn repository_metadata(
+            &self,
+            name: &str,
+        ) -> Result<std::collections::BTreeMap<String, String>> {
+            let repo = self.repository(name).await?;
+            match self
+                .inner
+                .kv
+                .get(&keys::repo_metadata(&repo.instance))
+                .await?
+            {
+                Some(bytes) => encoding::decode(&bytes, "repository metadata"),
+                None => Ok(Default::default()),
+            }
+        }
+
+        /// Set some keys of the repository's metadata (`set`) and remove others
+        /// (`remove`), atomically against concurrent changes.
+        pub async fn update_repository_metadata(
+            &self,
+            name: &str,
+            set: std::collections::BTreeMap<String, String>,
+            remove: &[String],
+        ) -> Result<std::collections::BTreeMap<String, String>> {
+            let repo = self.repository(name).await?;
+            let key = keys::repo_metadata(&repo.instance);
+            loop {
+                let current = self.inner.kv.get(&key).await?;
+                let mut map: std::collections::BTreeMap<String, String> = match &current {
+                    Some(bytes) => encoding::decode(bytes, "repository metadata")?,
+                    None => Default::default(),
+                };
+                for k in remove {
+                    map.remove(k);
+                }
+                map.extend(set.clone());
+                let new = encoding::encode(&map);
+                if self
+                    .inner
+                    .kv
+                    .compare_and_swap(&key, current.as_deref(), Some(&new))
+                    .await?
+                {
+                    return Ok(map);
+                }
+            }
+        }
+
         /// A page of repositories in name order, the prefix applied while scanning.
         pub async fn list_repositories(&self, request: &PageRequest) -> Result<Page<Repository>> {
             let page = scan_page(
@@ -323,6 +372,7 @@ mod ops {
             }
             kv.delete(&keys::protection(&repo.instance)).await?;
             kv.delete(&keys::retention(&repo.instance)).await?;
+            kv.delete(&keys::repo_metadata(&repo.instance)).await?;
             Ok(())
         }
     }

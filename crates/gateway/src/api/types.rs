@@ -554,3 +554,24 @@ impl From<GarbageCollectionRules> for sluice_meta::RetentionRules {
         }
     }
 }
+
+/// `POST /repositories/{repo}/metadata` (lakeFS's `setRepositoryMetadata`): keys to set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepositoryMetadataSet {
+    /// The keys and values to set.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// `DELETE /repositories/{repo}/metadata` (lakeFS's `deleteRepositoryMetadata`): keys to remove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepositoryMetadataKeys {
+    /// The keys to remove.
+    pub keys: Vec<String>,
+}
+
+/// `PUT .../objects/stat/user_metadata` (lakeFS's `updateObjectUserMetadata`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateObjectUserMetadata {
+    /// The object's new user metadata, replacing all of it.
+    pub set: BTreeMap<String, String>,
+}

@@ -8,7 +8,9 @@ use http_body_util::BodyStream;
 use sluice_meta::{ListItem, ListOptions, PutOptions, WriteCondition};
 
 use super::{Answer, ApiError, Call, Reply, read_json, reply};
-use crate::api::{List, ObjectCopyCreation, ObjectErrorList, ObjectStats, PathList};
+use crate::api::{
+    List, ObjectCopyCreation, ObjectErrorList, ObjectStats, PathList, UpdateObjectUserMetadata,
+};
 use crate::request::etags;
 use crate::sync_stream::SyncStream;
 
@@ -167,6 +169,21 @@ pub(super) async fn stat(call: Call) -> Answer {
         .stat_object(&call.param("repo"), &call.param("ref"), path)
         .await?;
     reply(StatusCode::OK, ObjectStats::object(path, &entry))
+}
+
+/// lakeFS's `updateObjectUserMetadata`: replace an object's user metadata on a branch.
+pub(super) async fn update_user_metadata(call: Call) -> Answer {
+    let (engine, repo, branch) = (
+        call.engine.clone(),
+        call.param("repo"),
+        call.param("branch"),
+    );
+    let path = call.query.require("path")?.to_string();
+    let body: UpdateObjectUserMetadata = read_json(call.req).await?;
+    engine
+        .update_object_metadata(&repo, &branch, &path, body.set)
+        .await?;
+    Ok(Reply::Empty(StatusCode::CREATED))
 }
 
 pub(super) async fn list(call: Call) -> Answer {

@@ -322,6 +322,22 @@ fn samples() -> BTreeMap<&'static str, Value> {
             }),
         ),
         (
+            "RepositoryMetadataSet",
+            sample(RepositoryMetadataSet {
+                metadata: metadata(),
+            }),
+        ),
+        (
+            "RepositoryMetadataKeys",
+            sample(RepositoryMetadataKeys {
+                keys: vec!["k".into()],
+            }),
+        ),
+        (
+            "UpdateObjectUserMetadata",
+            sample(UpdateObjectUserMetadata { set: metadata() }),
+        ),
+        (
             "CherryPickCreation",
             sample(CherryPickCreation {
                 reference: "c".into(),

@@ -114,6 +114,47 @@ pub(super) async fn run_hooks(call: Call) -> Answer {
     reply(StatusCode::OK, List::new(hooks, false, None, n.max(1)))
 }
 
+/// lakeFS's `getRunHookOutput`: one hook's log as text: what ran, how it ended, each reason
+/// it failed, and the figures behind the outcome.
+pub(super) async fn hook_output(call: Call) -> Answer {
+    let (run_id, hook_run_id) = (call.param("run"), call.param("hook"));
+    let run = call.engine.action_run(&call.param("repo"), &run_id).await?;
+    let index = hook_run_id
+        .strip_prefix(&format!("{run_id}-"))
+        .and_then(|i| i.parse::<usize>().ok());
+    let hook = index
+        .and_then(|i| run["hooks"].as_array().and_then(|h| h.get(i)).cloned())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("run {run_id} has no hook run {hook_run_id:?}"),
+            )
+        })?;
+    let text = |k: &str| hook[k].as_str().unwrap_or("").to_string();
+    let mut log = format!(
+        "hook {} ({}) of action {:?} in {}\nstarted {}, ended {}: {}\n",
+        text("hook_id"),
+        text("hook_type"),
+        text("action"),
+        text("action_file"),
+        text("start_time"),
+        text("end_time"),
+        text("status"),
+    );
+    for failure in hook["failures"].as_array().into_iter().flatten() {
+        log.push_str(&format!("failure: {}\n", failure.as_str().unwrap_or("")));
+    }
+    log.push_str("report:\n");
+    log.push_str(&serde_json::to_string_pretty(&hook["report"]).unwrap_or_default());
+    log.push('\n');
+    let answer = http::Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/octet-stream")
+        .body(s3s::Body::from(log))
+        .expect("valid response");
+    Ok(Reply::Raw(answer))
+}
+
 /// A run as lakeFS lists runs: without the hooks' figures.
 fn summary(run: &Value) -> Value {
     let mut s = run.clone();

@@ -7,6 +7,7 @@ use super::{Answer, Call, Reply, read_json, reply};
 use crate::api::{
     Config, CurrentUser, List, Repository, RepositoryCreation, StorageConfig, User, VersionConfig,
 };
+use crate::api::{RepositoryMetadataKeys, RepositoryMetadataSet};
 
 /// The version reported to clients; lakeFS SDKs compare it against features they use.
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -113,5 +114,31 @@ pub(super) async fn get(call: Call) -> Answer {
 
 pub(super) async fn delete(call: Call) -> Answer {
     call.engine.delete_repository(&call.param("repo")).await?;
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+/// lakeFS's `getRepositoryMetadata`: the repository's user metadata.
+pub(super) async fn get_metadata(call: Call) -> Answer {
+    let map = call.engine.repository_metadata(&call.param("repo")).await?;
+    reply(StatusCode::OK, map)
+}
+
+/// lakeFS's `setRepositoryMetadata`: set some keys.
+pub(super) async fn set_metadata(call: Call) -> Answer {
+    let (engine, repo) = (call.engine.clone(), call.param("repo"));
+    let body: RepositoryMetadataSet = read_json(call.req).await?;
+    engine
+        .update_repository_metadata(&repo, body.metadata, &[])
+        .await?;
+    Ok(Reply::Empty(StatusCode::NO_CONTENT))
+}
+
+/// lakeFS's `deleteRepositoryMetadata`: remove some keys.
+pub(super) async fn delete_metadata(call: Call) -> Answer {
+    let (engine, repo) = (call.engine.clone(), call.param("repo"));
+    let body: RepositoryMetadataKeys = read_json(call.req).await?;
+    engine
+        .update_repository_metadata(&repo, Default::default(), &body.keys)
+        .await?;
     Ok(Reply::Empty(StatusCode::NO_CONTENT))
 }
