@@ -303,3 +303,24 @@ def test_unreachable_backends_at_start_are_one_line_errors(postgres, s3_server, 
     line, took = run_expecting_failure(["--metadata", database, "--config", str(config)], tmp_path)
     assert "S3" in line and "nowhere-bucket" in line, line
     assert took < 45
+
+
+def test_a_web_ui_session_started_on_one_sidecar_works_on_the_other(pair):
+    """Sessions live in the shared metadata store: a balancer needs no affinity."""
+    import requests
+    a, b = pair.sidecars
+    repo = new_repo(a)
+    r = requests.post(f"{a.endpoint}/ui/login", data={"access_key_id": a.keys[0], "secret_access_key": a.keys[1]},
+                      allow_redirects=False, timeout=30)
+    assert r.status_code == 303, r.text
+    cookie = r.headers["set-cookie"].split(";")[0]
+    page = requests.get(f"{b.endpoint}/ui/repositories", headers={"Cookie": cookie}, allow_redirects=False, timeout=30)
+    assert page.status_code == 200 and repo in page.text, page.status_code
+    # Signing out through b ends the session on a too.
+    import re
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    out = requests.post(f"{b.endpoint}/ui/logout", data={"csrf": csrf}, headers={"Cookie": cookie},
+                        allow_redirects=False, timeout=30)
+    assert out.status_code == 303
+    again = requests.get(f"{a.endpoint}/ui/repositories", headers={"Cookie": cookie}, allow_redirects=False, timeout=30)
+    assert again.status_code in (303, 302, 401), again.status_code

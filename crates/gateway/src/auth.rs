@@ -59,11 +59,11 @@ pub fn basic(headers: &http::HeaderMap, keys: &KeyPair) -> Option<Identity> {
 }
 
 /// The identity of a live UI session named by the request's cookie, and the session.
-pub(crate) fn session(
+pub(crate) async fn session(
     sessions: &Sessions,
     headers: &http::HeaderMap,
 ) -> Option<(Identity, SessionView)> {
-    let s = sessions.get(&session_cookie(headers)?)?;
+    let s = sessions.get(&session_cookie(headers)?).await?;
     let identity = Identity {
         user: s.user.clone(),
         via: Via::Session,
@@ -128,10 +128,10 @@ mod tests {
         assert!(basic(&http::HeaderMap::new(), &keys()).is_none());
     }
 
-    #[test]
-    fn a_session_is_an_identity() {
+    #[tokio::test]
+    async fn a_session_is_an_identity() {
         let sessions = Sessions::default();
-        let s = sessions.create("AKID");
+        let s = sessions.create("AKID").await.unwrap();
         let mut h = http::HeaderMap::new();
         h.insert(
             http::header::COOKIE,
@@ -139,8 +139,8 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        let (id, _) = session(&sessions, &h).unwrap();
+        let (id, _) = session(&sessions, &h).await.unwrap();
         assert_eq!((id.user.as_str(), id.via), ("AKID", Via::Session));
-        assert!(session(&Sessions::default(), &h).is_none());
+        assert!(session(&Sessions::default(), &h).await.is_none());
     }
 }

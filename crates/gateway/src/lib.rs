@@ -39,9 +39,9 @@ impl App {
     pub fn new(engine: Engine, keys: KeyPair, domain: &str) -> Self {
         Self {
             s3: s3::service(engine.clone(), keys.clone(), domain),
+            ui: ui::Ui::new(engine.kv().clone()),
             engine,
             keys,
-            ui: ui::Ui::new(),
         }
     }
 }

@@ -130,16 +130,18 @@ impl From<sluice_query::QueryError> for UiError {
     }
 }
 
-/// The UI's state: the sessions of signed-in browsers.
+/// The UI's state: the sessions of signed-in browsers (in memory unless given a store).
 #[derive(Clone, Default)]
 pub struct Ui {
     sessions: Sessions,
 }
 
 impl Ui {
-    /// No one signed in.
-    pub fn new() -> Self {
-        Self::default()
+    /// Sessions kept in `kv`, the metadata store every sidecar shares.
+    pub fn new(kv: std::sync::Arc<dyn sluice_meta::kv::Kv>) -> Self {
+        Self {
+            sessions: Sessions::new(kv),
+        }
     }
 }
 
@@ -241,7 +243,9 @@ where
     if (&method, path.as_str()) == (&Method::POST, "/ui/login") {
         return signin::sign_in(&ui.sessions, keys, req).await;
     }
-    let session = crate::auth::session(&ui.sessions, req.headers()).map(|(_, s)| s);
+    let session = crate::auth::session(&ui.sessions, req.headers())
+        .await
+        .map(|(_, s)| s);
     let Some(session) = session else {
         if method == Method::GET {
             let here = match req.uri().query() {
@@ -261,7 +265,7 @@ where
     let ctx = Ctx {
         engine: engine.clone(),
         sessions: ui.sessions.clone(),
-        flash: ui.sessions.take_flash(&session.id),
+        flash: ui.sessions.take_flash(&session.id).await,
         session,
         query: Form::parse(req.uri().query().unwrap_or("")),
     };
@@ -354,7 +358,7 @@ where
         Ok(message) => Flash::ok(message),
         Err(e) => e.flash(),
     };
-    ctx.sessions.set_flash(&ctx.session.id, flash);
+    ctx.sessions.set_flash(&ctx.session.id, flash).await;
     Ok(redirect(&back))
 }
 

@@ -75,7 +75,16 @@ where
             StatusCode::OK,
         );
     };
-    let s = sessions.create(&identity.user);
+    let s = match sessions.create(&identity.user).await {
+        Ok(s) => s,
+        Err(e) => {
+            return page_with(
+                Some(&format!("Cannot start a session now: {e}")),
+                &form,
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+        }
+    };
     Response::builder()
         .status(StatusCode::SEE_OTHER)
         .header(http::header::LOCATION, next_page(&form))
@@ -94,7 +103,7 @@ where
     if !sessions.check_csrf(s, form.text("csrf")) {
         return super::layout::error_page(&super::csrf_refused());
     }
-    sessions.remove(&s.id);
+    sessions.remove(&s.id).await;
     let mut r = redirect("/ui/login");
     r.headers_mut().insert(
         http::header::SET_COOKIE,

@@ -28,12 +28,12 @@ impl Fixture {
         let engine = Engine::open_embedded(dir.path()).unwrap().build();
         Self {
             _dir: dir,
+            ui: Ui::new(engine.kv().clone()),
             engine,
             keys: KeyPair {
                 access_key_id: "AKUITEST".into(),
                 secret_access_key: "ui-secret".into(),
             },
-            ui: Ui::new(),
         }
     }
 
