@@ -324,3 +324,57 @@ def test_a_web_ui_session_started_on_one_sidecar_works_on_the_other(pair):
     assert out.status_code == 303
     again = requests.get(f"{a.endpoint}/ui/repositories", headers={"Cookie": cookie}, allow_redirects=False, timeout=30)
     assert again.status_code in (303, 302, 401), again.status_code
+
+
+def test_presigned_and_direct_writes_bypass_the_sidecars(pair, s3_server):
+    """lakeFS's staging API on an s3:// namespace: the high-level SDK's pre-signed upload and
+    download, and a client writing to the bucket itself then linking the address."""
+    import lakefs
+    import lakefs_sdk
+    import requests
+    from lakefs.client import Client
+
+    a, b = pair.sidecars
+    repo = new_repo(a)
+    client = Client(host=a.endpoint, username=a.keys[0], password=a.keys[1])
+    assert client.storage_config.pre_sign_support is True
+    main = lakefs.repository(repo, client=client).branch("main")
+    data = body(300_000, 7)
+    main.object("pre/x.bin").upload(data=data, pre_sign=True)
+    assert get(b, repo, "main/pre/x.bin") == data, "linked through a, read through b"
+    assert main.object("pre/x.bin").reader(pre_sign=True).read() == data
+    stat = requests.get(f"{b.endpoint}/api/v1/repositories/{repo}/refs/main/objects/stat",
+                        params={"path": "pre/x.bin", "presign": "true"}, auth=a.keys, timeout=30).json()
+    assert stat["physical_address"].startswith(s3_server.endpoint) and "X-Amz-Signature" in stat["physical_address"]
+    assert requests.get(stat["physical_address"], timeout=30).content == data
+
+    # Without pre-signing: the client writes to the bucket with its own credentials.
+    sdk = lakefs_sdk.ApiClient(lakefs_sdk.Configuration(host=f"{b.endpoint}/api/v1",
+                                                        username=a.keys[0], password=a.keys[1]))
+    staging = lakefs_sdk.StagingApi(sdk)
+    where = staging.get_physical_address(repo, "main", "direct/y.bin")
+    bucket, key = where.physical_address.removeprefix("s3://").split("/", 1)
+    assert bucket == pair.bucket and key.startswith(f"repos/{repo}/data/")
+    direct = body(50_000, 8)
+    etag = s3_server.client().put_object(Bucket=bucket, Key=key, Body=direct)["ETag"]
+    bad = lakefs_sdk.StagingMetadata(staging=where, checksum=etag, size_bytes=len(direct) + 1)
+    with pytest.raises(lakefs_sdk.exceptions.BadRequestException):
+        staging.link_physical_address(repo, "main", "direct/y.bin", bad)
+    foreign = lakefs_sdk.StagingLocation(physical_address=f"s3://{pair.bucket}/elsewhere/data/00/abc")
+    with pytest.raises(lakefs_sdk.exceptions.BadRequestException):
+        staging.link_physical_address(repo, "main", "direct/y.bin", lakefs_sdk.StagingMetadata(
+            staging=foreign, checksum=etag, size_bytes=len(direct)))
+    linked = staging.link_physical_address(repo, "main", "direct/y.bin", lakefs_sdk.StagingMetadata(
+        staging=where, checksum=etag, size_bytes=len(direct), user_metadata={"by": "spark"}))
+    assert linked.size_bytes == len(direct) and linked.metadata == {"by": "spark"}
+    assert get(a, repo, "main/direct/y.bin") == direct
+    # Create-only, as lakeFS's exclusive mode: the path exists now.
+    again = staging.get_physical_address(repo, "main", "direct/y.bin")
+    bucket, key = again.physical_address.removeprefix("s3://").split("/", 1)
+    s3_server.client().put_object(Bucket=bucket, Key=key, Body=b"other")
+    with pytest.raises(lakefs_sdk.exceptions.ApiException) as e:
+        staging.link_physical_address(repo, "main", "direct/y.bin", lakefs_sdk.StagingMetadata(
+            staging=again, checksum="", size_bytes=5), if_none_match="*")
+    assert e.value.status == 412
+    a.commit(repo, "main", "pre-signed and direct writes")
+    assert get(b, repo, "main/direct/y.bin") == direct

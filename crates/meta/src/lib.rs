@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod action_run;
+pub mod backing;
 pub mod branch;
 pub mod clock;
 pub mod commit;
@@ -46,6 +47,7 @@ mod tree;
 pub mod view;
 
 pub use action_run::RunFilter;
+pub use backing::{LinkRequest, StagingLocation};
 pub use branch::Branch;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use commit::{Commit, CommitId, CommitRequest};

@@ -18,10 +18,11 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
+use object_store::signer::Signer;
 use object_store::{
     GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
 };
@@ -75,7 +76,11 @@ pub struct S3Settings {
 }
 
 impl S3Settings {
-    fn open(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+    pub(crate) fn open(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+        Ok(self.open_s3(bucket)?)
+    }
+
+    fn open_s3(&self, bucket: &str) -> Result<Arc<AmazonS3>> {
         // A request fails over to the client (503) within seconds when S3 cannot be reached,
         // instead of object_store's default of retrying for three minutes.
         let retry = object_store::RetryConfig {
@@ -128,6 +133,11 @@ pub struct NamespaceStore {
     store: Arc<dyn ObjectStore>,
     /// For local namespaces, the folder: reads and writes go straight to files there.
     local: Option<PathBuf>,
+    /// The namespace's URI (`s3://bucket/prefix`, `local://name`), without a trailing slash.
+    uri: String,
+    /// For S3 namespaces, what signs URLs that reach an object without the sidecar: the
+    /// bucket's client and the namespace's key prefix.
+    signer: Option<(Arc<AmazonS3>, String)>,
 }
 
 impl std::fmt::Debug for NamespaceStore {
@@ -156,6 +166,7 @@ impl Storage {
             return Ok(s.clone());
         }
         let parsed = Namespace::parse(namespace)?;
+        let uri = namespace.trim_end_matches('/').to_string();
         let opened = Arc::new(match parsed {
             Namespace::Local(name) => {
                 let dir = self.local_root.join(name);
@@ -164,19 +175,30 @@ impl Storage {
                 NamespaceStore {
                     store: Arc::new(LocalFileSystem::new_with_prefix(&dir)?),
                     local: Some(dir),
+                    uri,
+                    signer: None,
                 }
             }
             Namespace::S3 { bucket, prefix } => {
-                let bucket_store = match self.injected.get(&bucket) {
-                    Some(store) => store.clone(),
-                    None => self.s3.open(&bucket)?,
-                };
+                let (bucket_store, signer): (Arc<dyn ObjectStore>, _) =
+                    match self.injected.get(&bucket) {
+                        Some(store) => (store.clone(), None),
+                        None => {
+                            let s3 = self.s3.open_s3(&bucket)?;
+                            (s3.clone(), Some((s3, prefix.clone())))
+                        }
+                    };
                 let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
                     bucket_store
                 } else {
                     Arc::new(PrefixStore::new(bucket_store, prefix.as_str()))
                 };
-                NamespaceStore { store, local: None }
+                NamespaceStore {
+                    store,
+                    local: None,
+                    uri,
+                    signer,
+                }
             }
         });
         self.open
@@ -217,13 +239,19 @@ fn sync_dir(dir: &FsPath) -> std::io::Result<()> {
 }
 
 /// A fresh address: random, and spread over 256 folders.
-fn fresh_address() -> String {
+pub(crate) fn fresh_address() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!("{DATA_PREFIX}/{}/{id}", &id[..2])
 }
 
 /// Addresses are ours (`data/xx/hex`); anything else never becomes a file path.
 fn local_path(root: &FsPath, address: &str) -> Result<PathBuf> {
+    check_address(address)?;
+    Ok(root.join(address))
+}
+
+/// Whether `address` has the form of the addresses this module hands out (`data/xx/hex`).
+fn check_address(address: &str) -> Result<()> {
     let ok = address
         .strip_prefix("data/")
         .and_then(|rest| rest.split_once('/'))
@@ -240,7 +268,7 @@ fn local_path(root: &FsPath, address: &str) -> Result<PathBuf> {
             "not a storage address: {address:?}"
         )));
     }
-    Ok(root.join(address))
+    Ok(())
 }
 
 /// Bytes a local write gathers before handing them to the file.
@@ -253,6 +281,63 @@ fn blocking_failed(e: tokio::task::JoinError) -> Error {
 }
 
 impl NamespaceStore {
+    /// The physical address of `address` as clients see it: the namespace's URI and it.
+    pub fn physical_address(&self, address: &str) -> String {
+        format!("{}/{address}", self.uri)
+    }
+
+    /// The address inside this namespace of a physical address it handed out; anything
+    /// else (another namespace, a path of the client's choosing) is refused.
+    pub fn address_of(&self, physical: &str) -> Result<String> {
+        let address = physical
+            .strip_prefix(&self.uri)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "physical address {physical:?} is not in this repository's namespace {}",
+                    self.uri
+                ))
+            })?;
+        check_address(address).map_err(|_| {
+            Error::invalid(format!(
+                "physical address {physical:?} was not handed out by this server"
+            ))
+        })?;
+        Ok(address.to_string())
+    }
+
+    /// A URL that lets its holder `method` (GET, PUT) the object at `address` straight from
+    /// the backing store for `expires`, without the sidecar; `None` where the namespace
+    /// cannot sign (local folders, stores injected in tests).
+    pub async fn presign(
+        &self,
+        method: http::Method,
+        address: &str,
+        expires: std::time::Duration,
+    ) -> Result<Option<String>> {
+        let Some((s3, prefix)) = &self.signer else {
+            return Ok(None);
+        };
+        let key = if prefix.is_empty() {
+            address.to_string()
+        } else {
+            format!("{prefix}/{address}")
+        };
+        let url = s3.signed_url(method, &Path::from(key), expires).await?;
+        Ok(Some(url.to_string()))
+    }
+
+    /// Whether the namespace can hand out pre-signed URLs.
+    pub fn can_presign(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// The stored object's size and ETag (as the backing store reports it).
+    pub async fn head(&self, address: &str) -> Result<(u64, Option<String>)> {
+        let meta = self.store.head(&Path::from(address)).await?;
+        Ok((meta.size, meta.e_tag))
+    }
+
     /// The underlying object store, for readers such as DataFusion.
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
         self.store.clone()

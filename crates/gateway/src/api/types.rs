@@ -575,3 +575,40 @@ pub struct UpdateObjectUserMetadata {
     /// The object's new user metadata, replacing all of it.
     pub set: BTreeMap<String, String>,
 }
+
+/// lakeFS's `StagingLocation`: where a client may write an object's bytes itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagingLocation {
+    /// The physical address to link afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub physical_address: Option<String>,
+    /// A URL to PUT the bytes to, when `presign=true` was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presigned_url: Option<String>,
+    /// When that URL expires, in Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presigned_url_expiry: Option<i64>,
+}
+
+/// lakeFS's `StagingMetadata`: what a client wrote at a staging location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagingMetadata {
+    /// Where it wrote.
+    pub staging: StagingLocation,
+    /// The backing store's ETag of the bytes.
+    pub checksum: String,
+    /// Their size.
+    pub size_bytes: u64,
+    /// User metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<BTreeMap<String, String>>,
+    /// The content type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Accepted for lakeFS's clients; the store's own time is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<i64>,
+    /// Accepted for lakeFS's clients (there are no read-only repositories to force).
+    #[serde(default)]
+    pub force: bool,
+}

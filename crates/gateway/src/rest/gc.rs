@@ -14,17 +14,7 @@ use crate::api::{GarbageCollectionRules, GcRequest, GcResult};
 
 pub(super) async fn gc(call: Call) -> Answer {
     let repo = call.param("repo");
-    let query_dry_run = match call.query.get("dry_run") {
-        None => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(other) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("dry_run must be true or false, not {other:?}"),
-            ));
-        }
-    };
+    let query_dry_run = call.query.flag("dry_run")?;
     let body = http_body_util::Limited::new(call.req.into_body(), 64 * 1024)
         .collect()
         .await

@@ -150,6 +150,20 @@ impl Query {
             .map(|(_, v)| v.clone())
             .collect()
     }
+    /// A boolean parameter, spelled as lakeFS (Go's `ParseBool`) accepts it: `true`,
+    /// `True`, `TRUE`, `t`, `1` and their false forms; absent is `None`.
+    pub(crate) fn flag(&self, k: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some("1" | "t" | "T" | "true" | "True" | "TRUE") => Ok(Some(true)),
+            Some("0" | "f" | "F" | "false" | "False" | "FALSE") => Ok(Some(false)),
+            Some(other) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{k} must be true or false, not {other:?}"),
+            )),
+        }
+    }
+
     pub(crate) fn require(&self, k: &str) -> Result<&str, ApiError> {
         self.get(k).ok_or_else(|| {
             ApiError::new(
@@ -264,6 +278,8 @@ static ROUTES: &[Route] = &[
     route!("GET" "/repositories/{repo}/refs/{ref}/objects" => objects::download),
     route!("HEAD" "/repositories/{repo}/refs/{ref}/objects" => objects::download),
     route!("GET" "/repositories/{repo}/refs/{ref}/objects/stat" => objects::stat),
+    route!("GET" "/repositories/{repo}/branches/{branch}/staging/backing" => objects::staging_location),
+    route!("PUT" "/repositories/{repo}/branches/{branch}/staging/backing" => objects::link_physical_address),
     route!("PUT" "/repositories/{repo}/branches/{branch}/objects/stat/user_metadata" => objects::update_user_metadata),
     route!("GET" "/repositories/{repo}/metadata" => repos::get_metadata),
     route!("POST" "/repositories/{repo}/metadata" => repos::set_metadata),

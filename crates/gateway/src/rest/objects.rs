@@ -9,7 +9,8 @@ use sluice_meta::{ListItem, ListOptions, PutOptions, WriteCondition};
 
 use super::{Answer, ApiError, Call, Reply, read_json, reply};
 use crate::api::{
-    List, ObjectCopyCreation, ObjectErrorList, ObjectStats, PathList, UpdateObjectUserMetadata,
+    List, ObjectCopyCreation, ObjectErrorList, ObjectStats, PathList, StagingLocation,
+    StagingMetadata, UpdateObjectUserMetadata,
 };
 use crate::request::etags;
 use crate::sync_stream::SyncStream;
@@ -109,6 +110,18 @@ pub(super) async fn download(call: Call) -> Answer {
     let (engine, repo, reference) = (call.engine.clone(), call.param("repo"), call.param("ref"));
     let path = call.query.require("path")?.to_string();
     let entry = engine.stat_object(&repo, &reference, &path).await?;
+    // With presign=true, lakeFS redirects to a URL that reads the bytes without the server
+    // (where the storage can sign one; otherwise the bytes come from here).
+    if presign(&call)?
+        && let Some(url) = engine.presigned_read(&repo, &entry).await?
+    {
+        let answer = Response::builder()
+            .status(StatusCode::FOUND)
+            .header(http::header::LOCATION, url)
+            .body(s3s::Body::empty())
+            .expect("valid response");
+        return Ok(Reply::Raw(answer));
+    }
     let last_modified = httpdate(entry.last_modified_ms);
     // A cached copy that is still current: 304, no body (lakeFS answers the same).
     let cached = etags(call.req.headers(), http::header::IF_NONE_MATCH)
@@ -162,13 +175,82 @@ pub(super) async fn download(call: Call) -> Answer {
     Ok(Reply::Raw(builder.body(body).expect("valid response")))
 }
 
+/// `presign=true|false` of a request (absent: false).
+fn presign(call: &Call) -> Result<bool, ApiError> {
+    Ok(call.query.flag("presign")?.unwrap_or(false))
+}
+
 pub(super) async fn stat(call: Call) -> Answer {
     let path = call.query.require("path")?;
+    let repo = call.param("repo");
     let entry = call
         .engine
-        .stat_object(&call.param("repo"), &call.param("ref"), path)
+        .stat_object(&repo, &call.param("ref"), path)
         .await?;
-    reply(StatusCode::OK, ObjectStats::object(path, &entry))
+    let mut stats = ObjectStats::object(path, &entry);
+    // With presign=true, lakeFS answers a URL that reads the bytes without the server.
+    if presign(&call)?
+        && let Some(url) = call.engine.presigned_read(&repo, &entry).await?
+    {
+        stats.physical_address = url;
+    }
+    reply(StatusCode::OK, stats)
+}
+
+/// lakeFS's `getPhysicalAddress`: a fresh address for the client to write to itself, with
+/// a pre-signed URL when `presign=true`.
+pub(super) async fn staging_location(call: Call) -> Answer {
+    let path = call.query.require("path")?;
+    let location = call
+        .engine
+        .staging_location(
+            &call.param("repo"),
+            &call.param("branch"),
+            path,
+            presign(&call)?,
+        )
+        .await?;
+    reply(
+        StatusCode::OK,
+        StagingLocation {
+            physical_address: Some(location.physical_address),
+            presigned_url: location.presigned_url,
+            presigned_url_expiry: location.presigned_url_expiry,
+        },
+    )
+}
+
+/// lakeFS's `linkPhysicalAddress`: stage what the client wrote at a staging location
+/// (`If-None-Match: *` for create-only, as on upload).
+pub(super) async fn link_physical_address(call: Call) -> Answer {
+    let (engine, repo, branch) = (
+        call.engine.clone(),
+        call.param("repo"),
+        call.param("branch"),
+    );
+    let path = call.query.require("path")?.to_string();
+    let mut options = upload_options(call.req.headers())?;
+    let body: StagingMetadata = read_json(call.req).await?;
+    let physical_address = body.staging.physical_address.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "staging.physical_address is required",
+        )
+    })?;
+    options
+        .metadata
+        .extend(body.user_metadata.unwrap_or_default());
+    options.content_type = body.content_type;
+    let link = sluice_meta::LinkRequest {
+        physical_address,
+        size: body.size_bytes,
+        checksum: body.checksum,
+        options,
+    };
+    let entry = engine
+        .link_physical_address(&repo, &branch, &path, link)
+        .await?;
+    reply(StatusCode::OK, ObjectStats::object(&path, &entry))
 }
 
 /// lakeFS's `updateObjectUserMetadata`: replace an object's user metadata on a branch.

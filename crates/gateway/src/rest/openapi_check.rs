@@ -338,6 +338,30 @@ fn samples() -> BTreeMap<&'static str, Value> {
             sample(UpdateObjectUserMetadata { set: metadata() }),
         ),
         (
+            "StagingLocation",
+            sample(StagingLocation {
+                physical_address: Some("s3://b/p/data/00/x".into()),
+                presigned_url: Some("https://b.s3/x?X-Amz-Signature=y".into()),
+                presigned_url_expiry: Some(1),
+            }),
+        ),
+        (
+            "StagingMetadata",
+            sample(StagingMetadata {
+                staging: StagingLocation {
+                    physical_address: Some("s3://b/p/data/00/x".into()),
+                    presigned_url: Some("https://b.s3/x?X-Amz-Signature=y".into()),
+                    presigned_url_expiry: Some(1),
+                },
+                checksum: "abc".into(),
+                size_bytes: 3,
+                user_metadata: Some(metadata()),
+                content_type: Some("text/plain".into()),
+                mtime: Some(1),
+                force: false,
+            }),
+        ),
+        (
             "CherryPickCreation",
             sample(CherryPickCreation {
                 reference: "c".into(),

@@ -284,7 +284,7 @@ pub(super) async fn get_commit(call: Call) -> Answer {
 pub(super) async fn log(call: Call) -> Answer {
     let amount = call.query.amount()?;
     let options = LogOptions {
-        first_parent: call.query.get("first_parent") == Some("true"),
+        first_parent: call.query.flag("first_parent")?.unwrap_or(false),
         after: call.query.get("after").map(str::to_string),
         limit: amount,
     };

@@ -25,7 +25,8 @@ fn storage_config(engine: &sluice_meta::Engine) -> StorageConfig {
         blockstore_namespace_example: engine.default_namespace("my-repository"),
         blockstore_namespace_validity_regex: "^(local|s3)://".into(),
         default_namespace_prefix: prefix.into(),
-        pre_sign_support: false,
+        // Pre-signed URLs come from S3 namespaces (`getPhysicalAddress`, `presign=true`).
+        pre_sign_support: blockstore_type == "s3",
         pre_sign_support_ui: false,
         import_support: false,
         import_validity_regex: "^$".into(),
