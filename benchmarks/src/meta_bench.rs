@@ -5,31 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use sluice_meta::{
-    CommitRequest, DiffOptions, Engine, Entry, ListOptions, MergeRequest, WriteCondition,
-};
-
-fn entry(i: u64) -> Entry {
-    let mut e = Entry::new(
-        format!("data/00/{i:032x}"),
-        1000 + i % 977,
-        format!("{i:032x}"),
-    );
-    e.last_modified_ms = 1_700_000_000_000;
-    e
-}
+use sluice_benchmarks::{entry, median, ms};
+use sluice_meta::{CommitRequest, DiffOptions, Engine, ListOptions, MergeRequest, WriteCondition};
 
 fn path(i: u64) -> String {
     format!("tables/events/date={:04}/part-{:08}.parquet", i / 1000, i)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
 /// Stage `n` objects in batches and commit them; returns the commit time.

@@ -7,6 +7,7 @@
 //! and sluice-query are optimised there, and a release build of DataFusion would take half
 //! an hour on two cores). `-- --rows N` changes the table size (default 10,000,000).
 
+use sluice_benchmarks::median;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -105,11 +106,6 @@ fn reset_peak_rss() {
 
 /// Rounds of the verify comparison.
 const ROUNDS: usize = 7;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())

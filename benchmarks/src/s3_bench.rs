@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use sluice_benchmarks::{free_port, rate};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -36,14 +37,6 @@ impl Server {
     fn pid(&self) -> u32 {
         self.child.id().expect("running")
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn start(name: &'static str, mut cmd: Command, port: u16) -> Server {
@@ -88,20 +81,6 @@ async fn start(name: &'static str, mut cmd: Command, port: u16) -> Server {
 
 fn key(i: usize) -> ObjPath {
     ObjPath::from(format!("main/bench/small/{i:08}"))
-}
-
-async fn rate<F, Fut>(n: usize, concurrency: usize, op: F) -> f64
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let t = Instant::now();
-    futures::stream::iter(0..n)
-        .map(&op)
-        .buffer_unordered(concurrency)
-        .collect::<Vec<()>>()
-        .await;
-    n as f64 / t.elapsed().as_secs_f64()
 }
 
 struct Small {

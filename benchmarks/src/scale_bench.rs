@@ -19,42 +19,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use sluice_benchmarks::{entry, free_port, median, ms, rate};
 use sluice_meta::kv::Kv;
 use sluice_meta::kv::counting::{CountingKv, RoundTrips};
 use sluice_meta::kv::embedded::EmbeddedKv;
 use sluice_meta::kv::postgres::PostgresKv;
-use sluice_meta::{CommitRequest, Engine, Entry, MergeRequest, PutOptions};
+use sluice_meta::{CommitRequest, Engine, MergeRequest, PutOptions};
 use tokio::process::{Child, Command};
 
 const ACCESS: &str = "AKBENCHMARK000000001";
 const SECRET: &str = "bench-secret-0123456789abcdefghijklmnop";
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-async fn rate<F, Fut>(n: usize, concurrency: usize, op: F) -> f64
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let t = Instant::now();
-    futures::stream::iter(0..n)
-        .map(&op)
-        .buffer_unordered(concurrency)
-        .collect::<Vec<()>>()
-        .await;
-    n as f64 / t.elapsed().as_secs_f64()
-}
 
 struct EngineFigures {
     put_latency: Duration,
@@ -193,16 +170,6 @@ fn divide(t: RoundTrips, n: u64) -> RoundTrips {
     }
 }
 
-fn entry(i: u64) -> Entry {
-    let mut e = Entry::new(
-        format!("data/00/{i:032x}"),
-        1000 + i % 977,
-        format!("{i:032x}"),
-    );
-    e.last_modified_ms = 1_700_000_000_000;
-    e
-}
-
 fn sluice_bin() -> PathBuf {
     if let Ok(p) = std::env::var("SLUICE_BIN") {
         return p.into();
@@ -214,14 +181,6 @@ fn sluice_bin() -> PathBuf {
         "release"
     };
     PathBuf::from(target).join(profile).join("sluice")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Sidecar {

@@ -7,20 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{commit, engine};
-use futures::TryStreamExt;
 use sluice_meta::{CommitRequest, Engine, GcOptions, PutOptions};
-
-async fn read(engine: &Engine, reference: &str, path: &str) -> Vec<u8> {
-    let entry = engine.stat_object("repo", reference, path).await.unwrap();
-    let chunks: Vec<bytes::Bytes> = engine
-        .read_object("repo", &entry, None)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    chunks.concat()
-}
 
 /// Small (inline) and large (file) writes, with commits among them, while GC runs over
 /// and over with a short grace period. Before inline objects had a grace period, a small
@@ -86,7 +73,7 @@ async fn gc_beside_writers_loses_no_acknowledged_write() {
         .unwrap();
     for (path, body) in &acknowledged {
         assert_eq!(
-            &read(&engine, "main", path).await,
+            &common::read_path(&engine, "main", path).await,
             body,
             "{path} after {runs} GC runs"
         );
@@ -124,7 +111,7 @@ async fn gc_pages_through_every_inline_object() {
     assert_eq!(report.deleted, n as u64, "{report:?}");
     let again = engine.collect_garbage("repo", &zero).await.unwrap();
     assert_eq!((again.examined, again.deleted), (1, 0), "{again:?}");
-    assert_eq!(read(&engine, "main", "kept").await, b"k");
+    assert_eq!(common::read_path(&engine, "main", "kept").await, b"k");
 }
 
 /// Retention rules: a branch keeps its head and the history created within its period;
@@ -220,7 +207,7 @@ async fn retention_rules_decide_which_history_keeps_its_objects() {
     assert!(!exists(v1.address.clone()).await);
     assert!(!exists(tagged.address.clone()).await);
     assert!(exists(v2.address.clone()).await, "the head's objects stay");
-    assert_eq!(read(&engine, "main", "x").await, big(3));
+    assert_eq!(common::read_path(&engine, "main", "x").await, big(3));
 
     // Removing the rules keeps everything reachable again.
     engine.delete_retention_rules("repo").await.unwrap();

@@ -4,6 +4,8 @@
 //! reads, commits and garbage collection go through it; a failing store refuses cleanly and
 //! leaves nothing half-visible.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,18 +24,6 @@ fn engine_over(store: Arc<dyn ObjectStore>, dir: &std::path::Path) -> Engine {
         .with_min_part_size(1)
         .with_bucket_store("lake-bucket", store)
         .build()
-}
-
-async fn read(engine: &Engine, reference: &str, path: &str) -> Vec<u8> {
-    let entry = engine.stat_object("repo", reference, path).await.unwrap();
-    let chunks: Vec<Bytes> = engine
-        .read_object("repo", &entry, None)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    chunks.concat()
 }
 
 fn body(len: usize, seed: u8) -> Vec<u8> {
@@ -85,12 +75,12 @@ async fn every_write_path_lands_in_the_namespace_store() {
         .await
         .unwrap();
 
-    assert_eq!(read(&engine, "main", "s").await, small);
-    assert_eq!(read(&engine, "main", "m").await, medium);
-    assert_eq!(read(&engine, "main", "l").await, large);
+    assert_eq!(common::read_path(&engine, "main", "s").await, small);
+    assert_eq!(common::read_path(&engine, "main", "m").await, medium);
+    assert_eq!(common::read_path(&engine, "main", "l").await, large);
     let mut joined = body(300_000, 4);
     joined.extend(body(1000, 5));
-    assert_eq!(read(&engine, "main", "mp").await, joined);
+    assert_eq!(common::read_path(&engine, "main", "mp").await, joined);
 
     // The bytes are in the bucket's store, under the namespace's prefix; the small object
     // lives in the metadata store.
@@ -157,10 +147,13 @@ async fn every_write_path_lands_in_the_namespace_store() {
             .is_err(),
         "the replaced object's bytes are gone"
     );
-    assert_eq!(read(&engine, "main", "m").await, medium);
-    assert_eq!(read(&engine, "main", "mp").await, joined);
-    assert_eq!(read(&engine, "main", "l").await, large);
-    assert_eq!(read(&engine, "main", "tmp").await, body(50_000, 9));
+    assert_eq!(common::read_path(&engine, "main", "m").await, medium);
+    assert_eq!(common::read_path(&engine, "main", "mp").await, joined);
+    assert_eq!(common::read_path(&engine, "main", "l").await, large);
+    assert_eq!(
+        common::read_path(&engine, "main", "tmp").await,
+        body(50_000, 9)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,6 +209,12 @@ async fn an_unreachable_store_refuses_writes_cleanly_and_recovers() {
         .commit("repo", "main", CommitRequest::new("after recovery", "t"))
         .await
         .unwrap();
-    assert_eq!(read(&engine, "main", "kept").await, body(100_000, 1));
-    assert_eq!(read(&engine, "main", "lost").await, body(1000, 3));
+    assert_eq!(
+        common::read_path(&engine, "main", "kept").await,
+        body(100_000, 1)
+    );
+    assert_eq!(
+        common::read_path(&engine, "main", "lost").await,
+        body(1000, 3)
+    );
 }

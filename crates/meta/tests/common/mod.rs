@@ -79,6 +79,20 @@ pub async fn contents(engine: &Engine, reference: &str) -> Vec<(String, String)>
     out
 }
 
+/// The bytes at `path` on `reference`.
+pub async fn read_path(engine: &Engine, reference: &str, path: &str) -> Vec<u8> {
+    use futures::TryStreamExt;
+    let entry = engine.stat_object("repo", reference, path).await.unwrap();
+    let chunks: Vec<bytes::Bytes> = engine
+        .read_object("repo", &entry, None)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    chunks.concat()
+}
+
 pub async fn read(engine: &Engine, entry: &sluice_meta::Entry) -> String {
     use futures::TryStreamExt;
     let chunks: Vec<bytes::Bytes> = engine
