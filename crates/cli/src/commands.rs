@@ -109,6 +109,20 @@ pub(crate) fn print(json_out: bool, value: &impl Serialize, human: impl FnOnce()
     }
 }
 
+/// `--meta KEY=VALUE` flags as a map.
+pub(crate) fn parse_meta(
+    meta: Vec<String>,
+) -> Result<std::collections::BTreeMap<String, String>, ClientError> {
+    let mut metadata = std::collections::BTreeMap::new();
+    for kv in meta {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| ClientError::Usage(format!("--meta takes KEY=VALUE, not {kv:?}")))?;
+        metadata.insert(k.into(), v.into());
+    }
+    Ok(metadata)
+}
+
 /// Branches and tags for people: name, tab, commit id.
 fn ref_lines(refs: &[Ref]) -> String {
     refs.iter()
@@ -308,13 +322,7 @@ pub async fn commit(
 ) -> Result<(), ClientError> {
     let a = Address::parse(&branch)?;
     let name = a.reference()?;
-    let mut metadata = std::collections::BTreeMap::new();
-    for kv in meta {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| ClientError::Usage(format!("--meta takes KEY=VALUE, not {kv:?}")))?;
-        metadata.insert(k.into(), v.into());
-    }
+    let metadata = parse_meta(meta)?;
     let v: Commit = api
         .json(
             api.request(

@@ -4,6 +4,7 @@
 
 mod client;
 mod commands;
+mod import;
 mod quality;
 mod run;
 
@@ -113,6 +114,18 @@ enum Command {
     /// Pre-merge action runs.
     #[command(subcommand)]
     Actions(quality::ActionsCmd),
+    /// Import the objects under SOURCE (s3://BUCKET/PREFIX, or a local folder or file under
+    /// the server's [storage] import_roots) to sluice://REPO/BRANCH/PREFIX without copying
+    /// them, as one commit; what the branch held under PREFIX is replaced.
+    Import {
+        source: String,
+        destination: String,
+        #[arg(short, long)]
+        message: Option<String>,
+        /// KEY=VALUE commit metadata, repeatable.
+        #[arg(long)]
+        meta: Vec<String>,
+    },
     /// Delete the objects of REPO (sluice://REPO or REPO) that no commit, branch, tag or
     /// upload reaches any more, once they are older than the grace period.
     Gc {
@@ -185,6 +198,12 @@ fn client_command(endpoint: &str, json: bool, command: Command) -> Result<(), cl
                 max_rows,
             } => quality::sql(&api, reference, query, max_rows, json).await,
             Command::Actions(c) => quality::actions(&api, c, json).await,
+            Command::Import {
+                source,
+                destination,
+                message,
+                meta,
+            } => import::import(&api, source, destination, message, meta, json).await,
             Command::Gc {
                 repo,
                 dry_run,

@@ -50,6 +50,10 @@ struct StorageConfig {
     /// prefix and its name [default: local://].
     default_namespace_prefix: Option<String>,
     s3: Option<sluice_meta::S3Settings>,
+    /// Local folders whose files `sluice import` (lakeFS's importStart) may point at; none
+    /// by default, so that no one imports the server's own files.
+    #[serde(default)]
+    import_roots: Vec<PathBuf>,
 }
 
 /// `[gc]`: collect every repository's garbage periodically (off unless configured).
@@ -176,7 +180,17 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             None => sluice_meta::Engine::open_embedded(&data_dir)?,
         };
         let storage = file.storage.unwrap_or_default();
-        let mut builder = builder.with_s3(storage.s3.unwrap_or_default());
+        for root in &storage.import_roots {
+            if !root.is_absolute() || !root.is_dir() {
+                return Err(RunError::Config(format!(
+                    "[storage] import_roots: {} is not an absolute path to a folder",
+                    root.display()
+                )));
+            }
+        }
+        let mut builder = builder
+            .with_s3(storage.s3.unwrap_or_default())
+            .with_import_roots(storage.import_roots);
         if let Some(prefix) = storage.default_namespace_prefix {
             sluice_meta::Namespace::parse(&format!("{prefix}repository")).map_err(|e| {
                 RunError::Config(format!("[storage] default_namespace_prefix: {e}"))

@@ -129,7 +129,10 @@ impl Engine {
     /// A URL to `GET` an object straight from the backing store, where the namespace can
     /// sign and the object is one stored object (not inline, not a list of parts).
     pub async fn presigned_read(&self, repo: &str, entry: &Entry) -> Result<Option<String>> {
-        if !entry.parts.is_empty() || entry.address.starts_with(crate::storage::INLINE_PREFIX) {
+        if !entry.parts.is_empty()
+            || entry.address.starts_with(crate::storage::INLINE_PREFIX)
+            || crate::external::is_external(&entry.address)
+        {
             return Ok(None);
         }
         let store = self.namespace_store(repo).await?;

@@ -58,6 +58,7 @@ pub struct EngineBuilder {
     min_part_size: u64,
     range_average: u64,
     default_namespace_prefix: String,
+    import_roots: Vec<PathBuf>,
 }
 
 impl EngineBuilder {
@@ -73,6 +74,7 @@ impl EngineBuilder {
             min_part_size: S3_MIN_PART_SIZE,
             range_average: crate::range::DEFAULT_AVERAGE_ITEMS,
             default_namespace_prefix: "local://".into(),
+            import_roots: Vec::new(),
         }
     }
 
@@ -126,13 +128,27 @@ impl EngineBuilder {
         self
     }
 
+    /// Local folders whose files may be imported (see `import.rs`); none by default, so
+    /// that an import can never read the server's own files unless allowed.
+    pub fn with_import_roots(mut self, roots: Vec<PathBuf>) -> Self {
+        self.import_roots = roots;
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
+        let mut storage = Storage::new(self.local_root, self.s3, self.injected);
+        // Compare canonical paths: a root given through a symbolic link still matches.
+        storage.import_roots = self
+            .import_roots
+            .iter()
+            .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
+            .collect();
         Engine {
             inner: Arc::new(Inner {
                 trees: TreeStore::new(self.kv.clone(), self.range_average),
                 kv: self.kv,
-                storage: Storage::new(self.local_root, self.s3, self.injected),
+                storage,
                 clock: self.clock,
                 hooks: self.hooks,
                 commits: Cache::new(16_384),

@@ -83,11 +83,15 @@ pub(crate) fn action_run(repo: &str, id: &str) -> Vec<u8> {
 pub(crate) fn action_run_prefix(repo: &str) -> Vec<u8> {
     format!("a/{repo}/").into_bytes()
 }
+/// `i/{repo}/{import id}` -> an import's status.
+pub(crate) fn import(repo: &str, id: &str) -> Vec<u8> {
+    format!("i/{repo}/{id}").into_bytes()
+}
 /// Every family that lives inside a repository, for deleting one (`m/` holds completed
 /// multipart uploads, see `multipart.rs`). The single keys `x/{repo}`, `k/{repo}` and
 /// `e/{repo}` are deleted beside these.
 pub(crate) fn repo_families(repo: &str) -> Vec<Vec<u8>> {
-    ["b", "t", "c", "g", "s", "u", "p", "d", "a", "m"]
+    ["b", "t", "c", "g", "s", "u", "p", "d", "a", "m", "i"]
         .iter()
         .map(|f| format!("{f}/{repo}/").into_bytes())
         .collect()

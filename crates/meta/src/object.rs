@@ -370,6 +370,13 @@ impl Engine {
             let slice = bytes.slice(start as usize..end as usize);
             return Ok(futures::stream::once(async move { Ok(slice) }).boxed());
         }
+        if crate::external::is_external(&entry.address) {
+            return self
+                .inner
+                .storage
+                .read_external(&entry.address, Some(want))
+                .await;
+        }
         let store = self.namespace_store(repo).await?;
         if entry.parts.is_empty() {
             return store.read(&entry.address, Some(want)).await;

@@ -126,6 +126,10 @@ pub(crate) struct Storage {
     /// Stores given by the embedder for some buckets (tests: in memory, failing).
     injected: HashMap<String, Arc<dyn ObjectStore>>,
     open: Mutex<HashMap<String, Arc<NamespaceStore>>>,
+    /// Local folders whose files may be imported (canonical paths); none by default.
+    pub(crate) import_roots: Vec<PathBuf>,
+    /// Whole buckets opened for imported objects, by name.
+    buckets: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
 }
 
 /// One namespace's object store.
@@ -157,7 +161,29 @@ impl Storage {
             s3,
             injected,
             open: Mutex::new(HashMap::new()),
+            import_roots: Vec::new(),
+            buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The local folder that holds `local://` namespaces.
+    pub(crate) fn local_root(&self) -> &FsPath {
+        &self.local_root
+    }
+
+    /// A whole bucket (for objects imported from it), opened on first use: the store a
+    /// test injected for it, else S3 with [`S3Settings`].
+    pub(crate) fn bucket(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+        if let Some(s) = self.injected.get(bucket) {
+            return Ok(s.clone());
+        }
+        let mut open = self.buckets.lock().expect("bucket lock");
+        if let Some(s) = open.get(bucket) {
+            return Ok(s.clone());
+        }
+        let store = self.s3.open(bucket)?;
+        open.insert(bucket.to_string(), store.clone());
+        Ok(store)
     }
 
     /// The store for `namespace`, opened on first use.
@@ -276,7 +302,7 @@ const WRITE_BUFFER: usize = 1024 * 1024;
 /// Largest read of a local file in one step.
 const READ_CHUNK: u64 = 1024 * 1024;
 
-fn blocking_failed(e: tokio::task::JoinError) -> Error {
+pub(crate) fn blocking_failed(e: tokio::task::JoinError) -> Error {
     Error::internal(format!("file task failed: {e}"))
 }
 
@@ -536,54 +562,7 @@ impl NamespaceStore {
             let result = self.store.get_opts(&Path::from(address), opts).await?;
             return Ok(result.into_stream().map_err(Error::from).boxed());
         };
-        let path = local_path(root, address)?;
-        let opened = tokio::task::spawn_blocking(move || -> Result<(std::fs::File, u64, u64)> {
-            use std::io::{Seek, SeekFrom};
-            let mut file = std::fs::File::open(&path).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    Error::not_found(format!("physical object {}", path.display()))
-                } else {
-                    Error::from(e)
-                }
-            })?;
-            let len = file.metadata()?.len();
-            let (start, end) = match &range {
-                Some(r) => (r.start.min(len), r.end.min(len)),
-                None => (0, len),
-            };
-            if start > 0 {
-                file.seek(SeekFrom::Start(start))?;
-            }
-            Ok((file, start, end))
-        })
-        .await
-        .map_err(blocking_failed)??;
-        let (file, start, end) = opened;
-        // Each step reads up to a megabyte on the blocking pool; one small object is one step.
-        let stream =
-            futures::stream::try_unfold((file, end - start), |(mut file, remaining)| async move {
-                if remaining == 0 {
-                    return Ok(None);
-                }
-                let want = remaining.min(READ_CHUNK) as usize;
-                let (file, chunk) = tokio::task::spawn_blocking(move || -> Result<_> {
-                    use std::io::Read;
-                    // read_to_end fills spare capacity without zeroing it first.
-                    let mut buf = Vec::with_capacity(want);
-                    (&mut file).take(want as u64).read_to_end(&mut buf)?;
-                    if buf.len() != want {
-                        return Err(Error::corrupt(format!(
-                            "physical object shorter than recorded: {} of {want} bytes",
-                            buf.len()
-                        )));
-                    }
-                    Ok((file, Bytes::from(buf)))
-                })
-                .await
-                .map_err(blocking_failed)??;
-                Ok(Some((chunk, (file, remaining - want as u64))))
-            });
-        Ok(stream.boxed())
+        read_file(local_path(root, address)?, range).await
     }
 
     /// All the bytes at `address`.
@@ -608,6 +587,62 @@ impl NamespaceStore {
             .map_err(Error::from)
             .boxed()
     }
+}
+
+/// The bytes of a local file, all or a range, as a stream: each step reads up to a
+/// megabyte on the blocking pool. A file shorter than the range is an error, not a short
+/// read.
+pub(crate) async fn read_file(
+    path: PathBuf,
+    range: Option<Range<u64>>,
+) -> Result<BoxStream<'static, Result<Bytes>>> {
+    let opened = tokio::task::spawn_blocking(move || -> Result<(std::fs::File, u64, u64)> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = std::fs::File::open(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::not_found(format!("physical object {}", path.display()))
+            } else {
+                Error::from(e)
+            }
+        })?;
+        let len = file.metadata()?.len();
+        let (start, end) = match &range {
+            Some(r) => (r.start.min(len), r.end.min(len)),
+            None => (0, len),
+        };
+        if start > 0 {
+            file.seek(SeekFrom::Start(start))?;
+        }
+        Ok((file, start, end))
+    })
+    .await
+    .map_err(blocking_failed)??;
+    let (file, start, end) = opened;
+    // Each step reads up to a megabyte on the blocking pool; one small object is one step.
+    let stream =
+        futures::stream::try_unfold((file, end - start), |(mut file, remaining)| async move {
+            if remaining == 0 {
+                return Ok(None);
+            }
+            let want = remaining.min(READ_CHUNK) as usize;
+            let (file, chunk) = tokio::task::spawn_blocking(move || -> Result<_> {
+                use std::io::Read;
+                // read_to_end fills spare capacity without zeroing it first.
+                let mut buf = Vec::with_capacity(want);
+                (&mut file).take(want as u64).read_to_end(&mut buf)?;
+                if buf.len() != want {
+                    return Err(Error::corrupt(format!(
+                        "physical object shorter than recorded: {} of {want} bytes",
+                        buf.len()
+                    )));
+                }
+                Ok((file, Bytes::from(buf)))
+            })
+            .await
+            .map_err(blocking_failed)??;
+            Ok(Some((chunk, (file, remaining - want as u64))))
+        });
+    Ok(stream.boxed())
 }
 
 impl crate::Engine {

@@ -198,6 +198,57 @@ pub struct CherryPickCreation {
     pub force: bool,
 }
 
+/// `POST /repositories/{repo}/branches/{branch}/import` (lakeFS's `importStart`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportCreation {
+    /// The sources and where their objects land.
+    pub paths: Vec<ImportLocation>,
+    /// The import's commit.
+    pub commit: CommitCreation,
+    /// lakeFS's override of a read-only repository; Sluice has none, so it changes nothing.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// One source of an import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportLocation {
+    /// `common_prefix` or `object`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `s3://BUCKET/PREFIX` or `file:///PATH` (under the config's import roots).
+    pub path: String,
+    /// The path prefix (for `common_prefix`) or the path (for `object`) on the branch.
+    pub destination: String,
+}
+
+/// The answer to an import's start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportCreationResponse {
+    /// The import's id.
+    pub id: String,
+}
+
+/// `GET /repositories/{repo}/branches/{branch}/import?id=` (lakeFS's `importStatus`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportStatus {
+    /// The commit landed.
+    pub completed: bool,
+    /// When the import last made progress (RFC 3339).
+    pub update_time: String,
+    /// Objects found so far.
+    pub ingested_objects: u64,
+    /// The commit's tree, once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metarange_id: Option<String>,
+    /// The commit, once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<Commit>,
+    /// Why it stopped (a cancel, a source that cannot be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
 /// A commit's message and metadata given instead of the defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitOverrides {

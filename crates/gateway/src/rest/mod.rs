@@ -4,6 +4,7 @@
 //! [`refs`] (branches, commits, log, diff, merge, tags) and [`objects`].
 
 mod gc;
+mod imports;
 mod objects;
 mod quality;
 mod refs;
@@ -265,6 +266,9 @@ static ROUTES: &[Route] = &[
     route!("POST" "/repositories/{repo}/branches/{branch}/revert" => refs::revert),
     route!("POST" "/repositories/{repo}/branches/{branch}/cherry-pick" => refs::cherry_pick),
     route!("GET" "/repositories/{repo}/branches/{branch}/diff" => refs::diff_uncommitted),
+    route!("POST" "/repositories/{repo}/branches/{branch}/import" => imports::start),
+    route!("GET" "/repositories/{repo}/branches/{branch}/import" => imports::status),
+    route!("DELETE" "/repositories/{repo}/branches/{branch}/import" => imports::cancel),
     route!("POST" "/repositories/{repo}/branches/{branch}/commits" => refs::commit),
     route!("POST" "/repositories/{repo}/branches/{branch}/objects" => objects::upload),
     route!("DELETE" "/repositories/{repo}/branches/{branch}/objects" => objects::delete),

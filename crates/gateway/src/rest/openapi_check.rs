@@ -90,6 +90,14 @@ fn sample<T: Serialize>(v: T) -> Value {
     serde_json::to_value(v).expect("API types serialise")
 }
 
+fn import_location() -> ImportLocation {
+    ImportLocation {
+        kind: "common_prefix".into(),
+        path: "s3://bucket/prefix/".into(),
+        destination: "tables/".into(),
+    }
+}
+
 fn pagination() -> Pagination {
     Pagination::new(true, Some("next"), 1, 100)
 }
@@ -359,6 +367,38 @@ fn samples() -> BTreeMap<&'static str, Value> {
                 content_type: Some("text/plain".into()),
                 mtime: Some(1),
                 force: false,
+            }),
+        ),
+        (
+            "ImportCreation",
+            sample(ImportCreation {
+                paths: vec![import_location()],
+                commit: CommitCreation {
+                    message: "m".into(),
+                    metadata: metadata(),
+                    allow_empty: false,
+                },
+                force: false,
+            }),
+        ),
+        ("ImportLocation", sample(import_location())),
+        (
+            "ImportCreationResponse",
+            sample(ImportCreationResponse { id: "i".into() }),
+        ),
+        (
+            "ImportStatus",
+            sample(ImportStatus {
+                completed: true,
+                update_time: "2026-01-01T00:00:00Z".into(),
+                ingested_objects: 3,
+                metarange_id: Some("t".into()),
+                commit: Some(commit()),
+                error: Some(ErrorBody {
+                    message: "m".into(),
+                    conflicts: Some(vec!["p".into()]),
+                    report: Some(json!({})),
+                }),
             }),
         ),
         (
