@@ -89,7 +89,12 @@ def test_generated_client_errors(sluice):
     with pytest.raises(lakefs_sdk.exceptions.BadRequestException):
         lakefs_sdk.RepositoriesApi(client).create_repository(
             lakefs_sdk.RepositoryCreation(name="bad-namespace", storage_namespace="mem://x"))
-    assert lakefs_sdk.InternalApi(client).get_lake_fs_version().version
+    version = lakefs_sdk.InternalApi(client).get_lake_fs_version()
+    # The lakeFS API version Sluice answers as, and Sluice's own in the context.
+    assert version.version == lakefs_sdk.__version__, version
+    assert version.version_context.startswith("sluice "), version
+    storage = lakefs_sdk.ConfigApi(client).get_config().storage_config
+    assert storage.import_support is True and storage.import_validity_regex
 
 
 @pytest.mark.client("rest api")
@@ -135,6 +140,9 @@ def test_lakefs_spec_parquet(sluice):
     assert fs.exists("lakefs://spec-repo/main/t/data.parquet")
     fs.rm("lakefs://spec-repo/main/t/data.parquet")
     assert not fs.exists("lakefs://spec-repo/main/t/data.parquet")
+    # touch() needs a server that reports lakeFS 1.3.1 or later, and an empty upload.
+    fs.touch("lakefs://spec-repo/main/t/_SUCCESS")
+    assert fs.info("lakefs://spec-repo/main/t/_SUCCESS")["size"] == 0
 
 
 @pytest.mark.client("rest api")

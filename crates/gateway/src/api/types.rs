@@ -70,11 +70,19 @@ pub struct ErrorBody {
     pub report: Option<serde_json::Value>,
 }
 
+/// The lakeFS release whose v1 API Sluice's answers are checked against: the version of the
+/// `lakefs-sdk` package the integration suite drives. Reported as the server version so
+/// that clients that gate features on it (lakefs-spec's `touch` needs 1.3.1) use them.
+pub const LAKEFS_API_VERSION: &str = "1.88.0";
+
 /// `GET /config/version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionConfig {
-    /// Sluice's version.
+    /// The lakeFS API version Sluice answers as ([`LAKEFS_API_VERSION`]): lakeFS clients
+    /// compare it against the features they use.
     pub version: String,
+    /// Sluice's own name and version.
+    pub version_context: String,
     /// Always false.
     pub upgrade_recommended: bool,
 }

@@ -144,6 +144,7 @@ fn storage() -> StorageConfig {
 fn version() -> VersionConfig {
     VersionConfig {
         version: "0".into(),
+        version_context: "sluice 0".into(),
         upgrade_recommended: false,
     }
 }

@@ -28,15 +28,17 @@ fn storage_config(engine: &sluice_meta::Engine) -> StorageConfig {
         // Pre-signed URLs come from S3 namespaces (`getPhysicalAddress`, `presign=true`).
         pre_sign_support: blockstore_type == "s3",
         pre_sign_support_ui: false,
-        import_support: false,
-        import_validity_regex: "^$".into(),
+        // Imports read s3:// prefixes, and local folders under the config's import roots.
+        import_support: true,
+        import_validity_regex: "^(s3|s3a|file|local)://".into(),
         pre_sign_multipart_upload: false,
     }
 }
 
 fn version_config() -> VersionConfig {
     VersionConfig {
-        version: VERSION.into(),
+        version: crate::api::LAKEFS_API_VERSION.into(),
+        version_context: format!("sluice {VERSION}"),
         upgrade_recommended: false,
     }
 }
