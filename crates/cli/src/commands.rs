@@ -160,6 +160,9 @@ pub async fn repo(api: &Api, cmd: RepoCmd, json_out: bool) -> Result<(), ClientE
                             name: a.repo.clone(),
                             storage_namespace: ns.clone(),
                             default_branch,
+                            sample_data: false,
+                            read_only: false,
+                            storage_id: None,
                         }),
                 )
                 .await?;
@@ -283,7 +286,8 @@ pub async fn branch(api: &Api, cmd: BranchCmd, json_out: bool) -> Result<(), Cli
                     reference: commit.clone(),
                     parent_number: parent.unwrap_or(0),
                     allow_empty: false,
-                    message: None,
+                    commit_overrides: None,
+                    force: false,
                 }),
             )
             .await?;
@@ -337,6 +341,7 @@ pub async fn commit(
                 message,
                 metadata,
                 allow_empty,
+                date: None,
             }),
         )
         .await?;

@@ -74,6 +74,7 @@ pub async fn import(
             message: message.unwrap_or_else(|| format!("Import {source}")),
             metadata: parse_meta(meta)?,
             allow_empty: true,
+            date: None,
         },
         force: false,
     };

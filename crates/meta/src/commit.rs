@@ -47,6 +47,8 @@ pub struct CommitRequest {
     pub metadata: BTreeMap<String, String>,
     /// Make the commit even when nothing changed.
     pub allow_empty: bool,
+    /// The commit's creation time instead of now, ms since the epoch (lakeFS's `date`).
+    pub created_ms: Option<i64>,
 }
 
 impl CommitRequest {

@@ -258,7 +258,7 @@ impl Engine {
             tree,
             message: request.message.clone(),
             committer: request.committer.clone(),
-            created_ms: self.now_ms(),
+            created_ms: request.created_ms.unwrap_or_else(|| self.now_ms()),
             metadata: request.metadata.clone(),
             generation: generation + 1,
         })

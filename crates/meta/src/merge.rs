@@ -42,6 +42,9 @@ pub struct MergeRequest {
     pub strategy: MergeStrategy,
     /// Make a merge commit even when the source brings nothing new.
     pub allow_empty: bool,
+    /// Squash: the commit's only parent is the destination's head (lakeFS's `squash_merge`),
+    /// so the source's history does not become the destination's.
+    pub squash: bool,
 }
 
 /// What a pre-merge hook sees.
@@ -224,11 +227,16 @@ impl Engine {
                 committer: request.committer.clone(),
                 metadata: request.metadata.clone(),
                 allow_empty: true,
+                created_ms: None,
             };
             let commit = self
                 .new_commit(
                     &repo,
-                    vec![record.head.clone(), src.clone()],
+                    if request.squash {
+                        vec![record.head.clone()]
+                    } else {
+                        vec![record.head.clone(), src.clone()]
+                    },
                     merged_tree,
                     &commit_request,
                 )

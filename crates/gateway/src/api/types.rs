@@ -153,6 +153,16 @@ pub struct RepositoryCreation {
     /// Its first branch [default: main].
     #[serde(default = "main_branch")]
     pub default_branch: String,
+    /// lakeFS's sample data: not offered, so `true` is refused rather than ignored.
+    #[serde(default)]
+    pub sample_data: bool,
+    /// lakeFS's read-only repositories: not offered, so `true` is refused.
+    #[serde(default)]
+    pub read_only: bool,
+    /// lakeFS Enterprise's storage id: Sluice has one storage setting, so a non-empty id is
+    /// refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_id: Option<String>,
 }
 
 fn main_branch() -> String {
@@ -280,9 +290,12 @@ pub struct RevertCreation {
     /// Commit even when the revert changes nothing.
     #[serde(default)]
     pub allow_empty: bool,
-    /// The revert commit's message.
+    /// The revert commit's message and metadata, instead of "Revert {commit}".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub commit_overrides: Option<CommitOverrides>,
+    /// lakeFS's override of a read-only repository; Sluice has none, so it changes nothing.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// A commit.
@@ -336,6 +349,9 @@ pub struct CommitCreation {
     /// Commit even with nothing staged.
     #[serde(default)]
     pub allow_empty: bool,
+    /// The commit's creation date instead of now, Unix seconds (lakeFS's override).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<i64>,
 }
 
 /// One changed path of a diff.
@@ -369,6 +385,12 @@ pub struct Merge {
     /// Merge even when nothing changes.
     #[serde(default)]
     pub allow_empty: bool,
+    /// One parent (the destination's head) instead of two.
+    #[serde(default)]
+    pub squash_merge: bool,
+    /// lakeFS's override of a read-only repository; Sluice has none, so it changes nothing.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// A merge's answer.

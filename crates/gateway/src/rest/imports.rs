@@ -41,6 +41,7 @@ pub(super) async fn start(call: Call) -> Answer {
             committer,
             metadata: body.commit.metadata,
             allow_empty: true,
+            created_ms: body.commit.date.map(|s| s * 1000),
         },
     };
     let id = engine.start_import(&repo, &branch, request).await?;

@@ -1,7 +1,5 @@
 //! Branches, commits, history, diffs, merges and tags.
 
-use std::collections::BTreeMap;
-
 use http::StatusCode;
 use sluice_meta::{
     ChangeKind, CommitRequest, DiffEntry, DiffOptions, LogFilter, LogOptions, MergeRequest,
@@ -211,11 +209,13 @@ pub(super) async fn revert(call: Call) -> Answer {
     let committer = call.committer.clone();
     let body: RevertCreation = read_json(call.req).await?;
     let parent = (body.parent_number > 0).then_some(body.parent_number);
+    let overrides = body.commit_overrides.unwrap_or_default();
     let request = CommitRequest {
-        message: body.message.unwrap_or_default(),
+        message: overrides.message.unwrap_or_default(),
         committer,
-        metadata: BTreeMap::new(),
+        metadata: overrides.metadata,
         allow_empty: body.allow_empty,
+        ..Default::default()
     };
     engine
         .revert(&repo, &branch, &body.reference, parent, request)
@@ -237,6 +237,7 @@ pub(super) async fn cherry_pick(call: Call) -> Answer {
         committer,
         metadata: overrides.metadata,
         allow_empty: body.force,
+        ..Default::default()
     };
     let (id, c) = engine
         .cherry_pick(&repo, &branch, &body.reference, body.parent_number, request)
@@ -268,6 +269,7 @@ pub(super) async fn commit(call: Call) -> Answer {
         committer,
         metadata: body.metadata,
         allow_empty: body.allow_empty,
+        created_ms: body.date.map(|s| s * 1000),
     };
     let (id, c) = engine.commit(&repo, &branch, request).await?;
     reply(StatusCode::CREATED, Commit::from_meta(&id, &c))
@@ -383,6 +385,7 @@ pub(super) async fn merge(call: Call) -> Answer {
                 metadata: body.metadata,
                 strategy: strategy(body.strategy.as_deref())?,
                 allow_empty: body.allow_empty,
+                squash: body.squash_merge,
             },
         )
         .await?;

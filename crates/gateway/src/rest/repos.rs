@@ -3,7 +3,7 @@
 use http::StatusCode;
 use sluice_meta::PageRequest;
 
-use super::{Answer, Call, Reply, read_json, reply};
+use super::{Answer, ApiError, Call, Reply, read_json, reply};
 use crate::api::{
     Config, CurrentUser, List, Repository, RepositoryCreation, StorageConfig, User, VersionConfig,
 };
@@ -104,6 +104,18 @@ pub(super) async fn list(call: Call) -> Answer {
 pub(super) async fn create(call: Call) -> Answer {
     let engine = call.engine.clone();
     let body: RepositoryCreation = read_json(call.req).await?;
+    if body.sample_data || body.read_only {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Sluice offers neither sample data nor read-only repositories",
+        ));
+    }
+    if body.storage_id.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Sluice has one storage configuration: leave storage_id empty",
+        ));
+    }
     let r = engine
         .create_repository(&body.name, &body.storage_namespace, &body.default_branch)
         .await?;

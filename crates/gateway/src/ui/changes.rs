@@ -199,6 +199,7 @@ pub(crate) async fn commit(ctx: &Ctx, repo: &str, form: &Form) -> Outcome {
         committer: ctx.session.user.clone(),
         metadata,
         allow_empty: false,
+        ..Default::default()
     };
     match ctx.engine.commit(repo, &branch, request).await {
         Ok((id, _)) => (
