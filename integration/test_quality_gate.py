@@ -5,10 +5,12 @@ that names the duplicates; main still counts 486000; a branch that adds new rows
 import json
 import os
 import subprocess
+import time
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+import requests
 
 from conftest import ACCESS_KEY, SECRET_KEY, sluice_binary
 from reviews import ACTION_FILE, reviews
@@ -227,3 +229,63 @@ def test_a_branch_cannot_switch_off_the_checks_that_guard_main(sluice, repo):
     r = sluice.api("POST", f"/repositories/{repo}/refs/strict/merge/main", {})
     assert r.status_code == 200, r.text
     assert count(sluice, f"sluice://{repo}/main/reviews")["rows"] == 12_000
+
+
+def wait_for_task(sluice, repo, source, dest, task):
+    for _ in range(600):
+        r = sluice.api("GET", f"/repositories/{repo}/refs/{source}/merge/{dest}/async/{task}/status")
+        assert r.status_code == 200, r.text
+        status = r.json()
+        if status["completed"]:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"merge task {task} did not complete")
+
+
+def test_async_merges_answer_at_once_and_report_like_the_synchronous_call(sluice, repo):
+    """lakeFS's async merge shape: 202 with a task id, then a status with the result or with
+    the synchronous call's status and report; `sluice merge --wait` follows it."""
+    fs = filesystem(sluice)
+    s3 = sluice.s3()
+    pq.write_table(reviews(0, 5_000), f"{repo}/main/reviews/part-0.parquet", filesystem=fs)
+    s3.put_object(Bucket=repo, Key="main/_sluice_actions/reviews_gate.yaml", Body=ACTION_FILE.encode())
+    sluice.commit(repo, "main", "reviews and their gate")
+    main_head = sluice.api("GET", f"/repositories/{repo}/branches/main").json()["commit_id"]
+
+    # A duplicating merge: refused, with the report, main untouched.
+    sluice.create_branch(repo, "dup")
+    pq.write_table(reviews(0, 5_000), f"{repo}/dup/reviews/part-again.parquet", filesystem=fs)
+    sluice.commit(repo, "dup", "append again")
+    r = sluice.api("POST", f"/repositories/{repo}/refs/dup/merge/main/async", {})
+    assert r.status_code == 202, r.text
+    status = wait_for_task(sluice, repo, "dup", "main", r.json()["id"])
+    assert status["task_id"] == r.json()["id"] and "result" not in status, status
+    assert status["error"]["status_code"] == 412, status
+    assert status["error"]["report"]["failed_checks"] == ["reviews_not_duplicated"]
+    assert sluice.api("GET", f"/repositories/{repo}/branches/main").json()["commit_id"] == main_head
+    # The CLI waits the same way and fails the same way: the report on stdout, exit 1.
+    r = cli(sluice, "merge", f"sluice://{repo}/dup", f"sluice://{repo}/main", "--wait", "--json")
+    assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "412" in r.stderr and json.loads(r.stdout)["failed_checks"] == ["reviews_not_duplicated"]
+
+    # A merge that passes: the result names the new head.
+    sluice.create_branch(repo, "new")
+    pq.write_table(reviews(5_000, 1_000), f"{repo}/new/reviews/part-new.parquet", filesystem=fs)
+    sluice.commit(repo, "new", "new rows")
+    r = cli(sluice, "merge", f"sluice://{repo}/new", f"sluice://{repo}/main", "--wait", "--json")
+    assert r.returncode == 0, r.stderr
+    merged = json.loads(r.stdout)["reference"]
+    assert sluice.api("GET", f"/repositories/{repo}/branches/main").json()["commit_id"] == merged
+    assert count(sluice, f"sluice://{repo}/main/reviews")["rows"] == 6_000
+
+    # Bad input is refused at once; an unknown task is 404, also under the wrong destination.
+    assert sluice.api("POST", f"/repositories/{repo}/refs/nope/merge/main/async", {}).status_code == 404
+    assert sluice.api("POST", f"/repositories/{repo}/refs/new/merge/nope/async", {}).status_code == 404
+    bad = requests.post(f"{sluice.endpoint}/api/v1/repositories/{repo}/refs/new/merge/main/async",
+                        data=b"{not json", auth=(ACCESS_KEY, SECRET_KEY), timeout=30)
+    assert bad.status_code == 400 and "malformed JSON" in bad.json()["message"]
+    r = sluice.api("POST", f"/repositories/{repo}/refs/new/merge/main/async", {"allow_empty": True})
+    task = r.json()["id"]
+    assert sluice.api("GET", f"/repositories/{repo}/refs/new/merge/dup/async/{task}/status").status_code == 404
+    assert sluice.api("GET", f"/repositories/{repo}/refs/new/merge/main/async/nope/status").status_code == 404
+    wait_for_task(sluice, repo, "new", "main", task)

@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::json;
 use sluice_gateway::api::{
     BranchCreation, BranchProtectionRule, Commit, CommitCreation, Diff, GcRequest, GcResult, List,
-    Merge, MergeResult, ObjectStats, Ref, Repository, RepositoryCreation, ResetCreation,
-    RevertCreation, TagCreation,
+    Merge, MergeAsyncStatus, MergeResult, ObjectStats, Ref, Repository, RepositoryCreation,
+    ResetCreation, RevertCreation, TagCreation, TaskCreation,
 };
 
 use crate::client::{Address, Api, ClientError, enc};
@@ -426,23 +426,22 @@ pub async fn merge(
     destination: String,
     strategy: Option<String>,
     message: Option<String>,
+    wait: bool,
     json_out: bool,
 ) -> Result<(), ClientError> {
     let s = Address::parse(&source)?;
     let d = Address::parse(&destination)?;
-    let answer = api
-        .json(
-            api.request(
-                Method::POST,
-                &format!("{}/merge/{}", s.ref_path()?, enc(d.reference()?)),
-            )
-            .json(&Merge {
-                message,
-                strategy,
-                ..Merge::default()
-            }),
-        )
-        .await;
+    let path = format!("{}/merge/{}", s.ref_path()?, enc(d.reference()?));
+    let body = Merge {
+        message,
+        strategy,
+        ..Merge::default()
+    };
+    let answer = if wait {
+        merge_and_wait(api, &path, &body, json_out).await
+    } else {
+        api.json(api.request(Method::POST, &path).json(&body)).await
+    };
     let v: MergeResult = match answer {
         Ok(v) => v,
         Err(ClientError::Refused {
@@ -469,6 +468,64 @@ pub async fn merge(
         )
     });
     Ok(())
+}
+
+/// Start an async merge and poll it until it completes, with a progress line on a terminal;
+/// a failure comes back as the synchronous call's would.
+async fn merge_and_wait(
+    api: &Api,
+    path: &str,
+    body: &Merge,
+    json_out: bool,
+) -> Result<MergeResult, ClientError> {
+    let task: TaskCreation = api
+        .json(
+            api.request(Method::POST, &format!("{path}/async"))
+                .json(body),
+        )
+        .await?;
+    let bar = if std::io::stderr().is_terminal() && !json_out {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} merging, checks running {elapsed}")
+                .expect("valid template"),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let status_path = format!("{path}/async/{}/status", enc(&task.id));
+    let status = loop {
+        let status: MergeAsyncStatus = api.json(api.request(Method::GET, &status_path)).await?;
+        if status.completed {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    bar.finish_and_clear();
+    match (status.result, status.error) {
+        (Some(result), _) => Ok(result),
+        (None, Some(error)) => {
+            let status = reqwest::StatusCode::from_u16(error.status_code)
+                .unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR);
+            Err(match error.report {
+                Some(report) => ClientError::Refused {
+                    status,
+                    message: error.message,
+                    report: Box::new(report),
+                },
+                None => ClientError::Api {
+                    status,
+                    message: error.message,
+                },
+            })
+        }
+        (None, None) => Err(ClientError::Local(format!(
+            "merge task {} completed with neither a result nor an error",
+            task.id
+        ))),
+    }
 }
 
 pub async fn tag(api: &Api, cmd: TagCmd, json_out: bool) -> Result<(), ClientError> {

@@ -75,6 +75,10 @@ enum Command {
         strategy: Option<String>,
         #[arg(short, long)]
         message: Option<String>,
+        /// Merge in the background on the server (its async merge) and wait with a
+        /// progress line: no client or proxy timeout cuts a long pre-merge check short.
+        #[arg(long)]
+        wait: bool,
     },
     /// Tags.
     #[command(subcommand)]
@@ -179,7 +183,8 @@ fn client_command(endpoint: &str, json: bool, command: Command) -> Result<(), cl
                 destination,
                 strategy,
                 message,
-            } => commands::merge(&api, source, destination, strategy, message, json).await,
+                wait,
+            } => commands::merge(&api, source, destination, strategy, message, wait, json).await,
             Command::Tag(c) => commands::tag(&api, c, json).await,
             Command::Fs(c) => commands::fs(&api, c, json).await,
             Command::Count { address, verify } => quality::count(&api, address, verify, json).await,

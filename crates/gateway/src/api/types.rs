@@ -393,6 +393,45 @@ pub struct Merge {
     pub force: bool,
 }
 
+/// The answer to a task's start (an async merge).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCreation {
+    /// The task's id.
+    pub id: String,
+}
+
+/// `GET .../merge/{dest}/async/{id}/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeAsyncStatus {
+    /// The task's id.
+    pub task_id: String,
+    /// The merge finished, merged or refused.
+    pub completed: bool,
+    /// When the task last made progress (RFC 3339).
+    pub update_time: String,
+    /// The merge, once it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<MergeResult>,
+    /// Why it failed: what the synchronous merge would have answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<MergeAsyncError>,
+}
+
+/// A failed async merge: the synchronous call's status and error body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeAsyncError {
+    /// The HTTP status the synchronous merge would have answered (409, 412, ...).
+    pub status_code: u16,
+    /// One line for people.
+    pub message: String,
+    /// Paths changed on both sides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<Vec<String>>,
+    /// Why a pre-merge check refused the merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
+}
+
 /// A merge's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MergeResult {

@@ -48,6 +48,17 @@ pub(super) async fn start(call: Call) -> Answer {
     reply(StatusCode::ACCEPTED, ImportCreationResponse { id })
 }
 
+/// A time in milliseconds since the epoch as RFC 3339, as lakeFS writes `update_time`.
+pub(super) fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
 /// The `id` query parameter, which every call but the start needs.
 fn import_id(call: &Call) -> Result<String, ApiError> {
     call.query
@@ -67,14 +78,7 @@ pub(super) async fn status(call: Call) -> Answer {
         }
         None => None,
     };
-    let update_time =
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(status.update_ms) * 1_000_000)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    let update_time = rfc3339(status.update_ms);
     reply(
         StatusCode::OK,
         ImportStatus {

@@ -3,6 +3,7 @@
 //! `{"message": ...}` with lakeFS's statuses. One module per resource: [`repos`],
 //! [`refs`] (branches, commits, log, diff, merge, tags) and [`objects`].
 
+mod async_merge;
 mod gc;
 mod imports;
 mod objects;
@@ -25,7 +26,7 @@ use crate::credentials::KeyPair;
 const OPENAPI: &str = include_str!("openapi.json");
 
 /// The largest JSON body the API reads.
-const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 /// An API failure: a status and a message.
 #[derive(Debug)]
@@ -279,6 +280,8 @@ static ROUTES: &[Route] = &[
     route!("GET" "/repositories/{repo}/refs/{left}/diff/{right}" => refs::diff),
     route!("GET" "/repositories/{repo}/refs/{source}/merge/{dest}" => refs::merge_base),
     route!("POST" "/repositories/{repo}/refs/{source}/merge/{dest}" => refs::merge),
+    route!("POST" "/repositories/{repo}/refs/{source}/merge/{dest}/async" => async_merge::start),
+    route!("GET" "/repositories/{repo}/refs/{source}/merge/{dest}/async/{id}/status" => async_merge::status),
     route!("GET" "/repositories/{repo}/refs/{ref}/objects" => objects::download),
     route!("HEAD" "/repositories/{repo}/refs/{ref}/objects" => objects::download),
     route!("GET" "/repositories/{repo}/refs/{ref}/objects/stat" => objects::stat),

@@ -90,6 +90,15 @@ fn sample<T: Serialize>(v: T) -> Value {
     serde_json::to_value(v).expect("API types serialise")
 }
 
+fn merge_async_error() -> MergeAsyncError {
+    MergeAsyncError {
+        status_code: 412,
+        message: "m".into(),
+        conflicts: Some(vec!["p".into()]),
+        report: Some(json!({})),
+    }
+}
+
 fn import_location() -> ImportLocation {
     ImportLocation {
         kind: "common_prefix".into(),
@@ -263,6 +272,20 @@ fn samples() -> BTreeMap<&'static str, Value> {
                 allow_empty: false,
                 squash_merge: false,
                 force: false,
+            }),
+        ),
+        ("TaskCreation", sample(TaskCreation { id: "t".into() })),
+        ("MergeAsyncError", sample(merge_async_error())),
+        (
+            "MergeAsyncStatus",
+            sample(MergeAsyncStatus {
+                task_id: "t".into(),
+                completed: true,
+                update_time: "2026-01-01T00:00:00Z".into(),
+                result: Some(MergeResult {
+                    reference: "c".into(),
+                }),
+                error: Some(merge_async_error()),
             }),
         ),
         (

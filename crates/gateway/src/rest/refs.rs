@@ -369,26 +369,38 @@ pub(super) async fn merge_base(call: Call) -> Answer {
     )
 }
 
+/// A merge call's request: the body is optional (lakeFS clients send none), but a body
+/// that is not a merge is refused rather than ignored.
+pub(super) async fn merge_request(call: Call) -> Result<MergeRequest, ApiError> {
+    let committer = call.committer.clone();
+    let bytes = http_body_util::BodyExt::collect(http_body_util::Limited::new(
+        call.req.into_body(),
+        super::MAX_BODY,
+    ))
+    .await
+    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")))?
+    .to_bytes();
+    let body: Merge = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Merge::default()
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))?
+    };
+    Ok(MergeRequest {
+        message: body.message,
+        committer,
+        metadata: body.metadata,
+        strategy: strategy(body.strategy.as_deref())?,
+        allow_empty: body.allow_empty,
+        squash: body.squash_merge,
+    })
+}
+
 pub(super) async fn merge(call: Call) -> Answer {
     let (engine, repo) = (call.engine.clone(), call.param("repo"));
     let (source, dest) = (call.param("source"), call.param("dest"));
-    let committer = call.committer.clone();
-    let body: Merge = read_json(call.req).await.unwrap_or_default();
-    let (id, _) = engine
-        .merge(
-            &repo,
-            &source,
-            &dest,
-            MergeRequest {
-                message: body.message,
-                committer,
-                metadata: body.metadata,
-                strategy: strategy(body.strategy.as_deref())?,
-                allow_empty: body.allow_empty,
-                squash: body.squash_merge,
-            },
-        )
-        .await?;
+    let request = merge_request(call).await?;
+    let (id, _) = engine.merge(&repo, &source, &dest, request).await?;
     reply(StatusCode::OK, MergeResult { reference: id })
 }
 
