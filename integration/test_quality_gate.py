@@ -289,3 +289,44 @@ def test_async_merges_answer_at_once_and_report_like_the_synchronous_call(sluice
     assert sluice.api("GET", f"/repositories/{repo}/refs/new/merge/dup/async/{task}/status").status_code == 404
     assert sluice.api("GET", f"/repositories/{repo}/refs/new/merge/main/async/nope/status").status_code == 404
     wait_for_task(sluice, repo, "new", "main", task)
+
+
+def test_required_checks_hold_even_where_no_branch_has_an_action_file(sluice, repo, tmp_path):
+    """A check an admin sets on the repository runs on every merge it names; no branch can
+    delete it (it is in no branch); removing it is an admin's act."""
+    fs = filesystem(sluice)
+    pq.write_table(reviews(0, 5_000), f"{repo}/main/reviews/part-0.parquet", filesystem=fs)
+    sluice.commit(repo, "main", "reviews, no action file anywhere")
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(ACTION_FILE)
+    r = cli(sluice, "checks", "set", f"sluice://{repo}", "no-duplicate-reviews", str(gate))
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(cli(sluice, "checks", "list", f"sluice://{repo}", "--json").stdout)
+    assert [c["name"] for c in listed["checks"]] == ["no-duplicate-reviews"]
+    assert listed["checks"][0]["action"] == ACTION_FILE
+
+    sluice.create_branch(repo, "dup")
+    pq.write_table(reviews(0, 5_000), f"{repo}/dup/reviews/part-again.parquet", filesystem=fs)
+    sluice.commit(repo, "dup", "append again")
+    r = sluice.api("POST", f"/repositories/{repo}/refs/dup/merge/main", {})
+    assert r.status_code == 412, r.text
+    assert r.json()["report"]["failed_checks"] == ["reviews_not_duplicated"]
+    run = sluice.api("GET", f"/repositories/{repo}/actions/runs").json()["results"][0]
+    hooks = sluice.api("GET", f"/repositories/{repo}/actions/runs/{run['run_id']}/hooks").json()["results"]
+    assert any(h["action"] == "reviews quality gate" for h in hooks), hooks
+
+    # Bad definitions and names are refused; a missing check cannot be removed.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nhooks: [not a hook]\n")
+    r = cli(sluice, "checks", "set", f"sluice://{repo}", "bad", str(bad))
+    assert r.returncode != 0 and "400" in r.stderr, r.stderr
+    r = sluice.api("PUT", f"/repositories/{repo}/settings/required_checks/bad%20name", {"action": ACTION_FILE})
+    assert r.status_code == 400, r.text
+    r = cli(sluice, "checks", "rm", f"sluice://{repo}", "nope")
+    assert r.returncode != 0 and "404" in r.stderr, r.stderr
+
+    # The admin removes it; the same merge then goes through.
+    assert cli(sluice, "checks", "rm", f"sluice://{repo}", "no-duplicate-reviews").returncode == 0
+    assert json.loads(cli(sluice, "checks", "list", f"sluice://{repo}", "--json").stdout)["checks"] == []
+    r = sluice.api("POST", f"/repositories/{repo}/refs/dup/merge/main", {})
+    assert r.status_code == 200, r.text

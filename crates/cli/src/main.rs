@@ -118,6 +118,9 @@ enum Command {
     /// Pre-merge action runs.
     #[command(subcommand)]
     Actions(quality::ActionsCmd),
+    /// Required checks: pre-merge actions set per repository, which no branch can remove.
+    #[command(subcommand)]
+    Checks(quality::ChecksCmd),
     /// Import the objects under SOURCE (s3://BUCKET/PREFIX, or a local folder or file under
     /// the server's [storage] import_roots) to sluice://REPO/BRANCH/PREFIX without copying
     /// them, as one commit; what the branch held under PREFIX is replaced.
@@ -203,6 +206,7 @@ fn client_command(endpoint: &str, json: bool, command: Command) -> Result<(), cl
                 max_rows,
             } => quality::sql(&api, reference, query, max_rows, json).await,
             Command::Actions(c) => quality::actions(&api, c, json).await,
+            Command::Checks(c) => quality::checks(&api, c, json).await,
             Command::Import {
                 source,
                 destination,

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::Value;
-use sluice_gateway::api::SqlRequest;
+use sluice_gateway::api::{RequiredCheckCreation, RequiredCheckList, SqlRequest};
 
 use crate::client::{Address, Api, ClientError, enc};
 use crate::commands::print;
@@ -22,6 +22,62 @@ pub enum ActionsCmd {
     },
     /// Show one run of sluice://REPO with its hooks' reports.
     Show { repo: String, run_id: String },
+}
+
+#[derive(Subcommand)]
+pub enum ChecksCmd {
+    /// The required checks of sluice://REPO.
+    List { repo: String },
+    /// Require the action in FILE (an action file's YAML) on every merge it names, as NAME.
+    Set {
+        repo: String,
+        name: String,
+        file: std::path::PathBuf,
+    },
+    /// Stop requiring check NAME.
+    Rm { repo: String, name: String },
+}
+
+/// `sluice checks`: required checks, set per repository outside every branch.
+pub async fn checks(api: &Api, cmd: ChecksCmd, json_out: bool) -> Result<(), ClientError> {
+    let path = |repo: &str| -> Result<String, ClientError> {
+        Ok(format!(
+            "/repositories/{}/settings/required_checks",
+            enc(&Address::parse(repo)?.repo)
+        ))
+    };
+    match cmd {
+        ChecksCmd::List { repo } => {
+            let v: RequiredCheckList = api.json(api.request(Method::GET, &path(&repo)?)).await?;
+            print(json_out, &v, || {
+                v.checks
+                    .iter()
+                    .map(|c| format!("{}\n{}", c.name, c.action.trim_end()))
+                    .collect::<Vec<_>>()
+                    .join("\n\n")
+            });
+        }
+        ChecksCmd::Set { repo, name, file } => {
+            let action = std::fs::read_to_string(&file)
+                .map_err(|e| ClientError::Local(format!("{}: {e}", file.display())))?;
+            api.send(
+                api.request(Method::PUT, &format!("{}/{}", path(&repo)?, enc(&name)))
+                    .json(&RequiredCheckCreation { action }),
+            )
+            .await?;
+            print(json_out, &serde_json::json!({"name": name}), || {
+                format!("{name} is required on {repo}")
+            });
+        }
+        ChecksCmd::Rm { repo, name } => {
+            api.send(api.request(Method::DELETE, &format!("{}/{}", path(&repo)?, enc(&name))))
+                .await?;
+            print(json_out, &serde_json::json!({"name": name}), || {
+                format!("{name} is no longer required on {repo}")
+            });
+        }
+    }
+    Ok(())
 }
 
 fn bytes_text(n: u64) -> String {

@@ -72,6 +72,10 @@ pub(crate) fn protection(repo: &str) -> Vec<u8> {
 pub(crate) fn retention(repo: &str) -> Vec<u8> {
     format!("k/{repo}").into_bytes()
 }
+/// `q/{repo}` -> the repository's required checks.
+pub(crate) fn required_checks(repo: &str) -> Vec<u8> {
+    format!("q/{repo}").into_bytes()
+}
 /// `e/{repo}` -> the repository's user metadata (lakeFS's repository metadata).
 pub(crate) fn repo_metadata(repo: &str) -> Vec<u8> {
     format!("e/{repo}").into_bytes()
@@ -88,8 +92,8 @@ pub(crate) fn import(repo: &str, id: &str) -> Vec<u8> {
     format!("i/{repo}/{id}").into_bytes()
 }
 /// Every family that lives inside a repository, for deleting one (`m/` holds completed
-/// multipart uploads, see `multipart.rs`). The single keys `x/{repo}`, `k/{repo}` and
-/// `e/{repo}` are deleted beside these.
+/// multipart uploads, see `multipart.rs`). The single keys `x/{repo}`, `k/{repo}`,
+/// `e/{repo}` and `q/{repo}` are deleted beside these.
 pub(crate) fn repo_families(repo: &str) -> Vec<Vec<u8>> {
     ["b", "t", "c", "g", "s", "u", "p", "d", "a", "m", "i"]
         .iter()

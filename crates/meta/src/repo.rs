@@ -373,6 +373,7 @@ mod ops {
             kv.delete(&keys::protection(&repo.instance)).await?;
             kv.delete(&keys::retention(&repo.instance)).await?;
             kv.delete(&keys::repo_metadata(&repo.instance)).await?;
+            kv.delete(&keys::required_checks(&repo.instance)).await?;
             Ok(())
         }
     }

@@ -63,6 +63,9 @@ fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// How a required check is named where an action file's path would be (in runs, reports).
+pub const REQUIRED_PREFIX: &str = "required:";
+
 impl QualityGate {
     /// A gate with these duplicate detection settings (memory budget, samples).
     pub fn new(duplicates: DuplicateOptions) -> Self {
@@ -107,13 +110,21 @@ impl QualityGate {
         Ok(actions)
     }
 
-    /// The action files that govern a merge: every file on the destination's head, which
-    /// the source cannot change, then the source's files that differ from the destination's
+    /// The actions that govern a merge: the repository's required checks (set by an admin,
+    /// outside every branch), every action file on the destination's head, which the
+    /// source cannot change, then the source's files that differ from the destination's
     /// (its author's own checks; a source copy the destination also has runs once). A
     /// source that deletes or loosens a file is still held to the destination's version.
     pub async fn actions_for(engine: &Engine, ctx: &MergeContext) -> Result<Vec<(String, Action)>> {
-        let mut actions =
-            Self::load_actions(engine, &ctx.repository, &ctx.destination.to_string()).await?;
+        let mut actions = Vec::new();
+        for check in engine.required_checks(&ctx.repository).await? {
+            let path = format!("{REQUIRED_PREFIX}{}", check.name);
+            let action = Action::parse(&path, &check.action)?;
+            actions.push((path, action));
+        }
+        actions.extend(
+            Self::load_actions(engine, &ctx.repository, &ctx.destination.to_string()).await?,
+        );
         let from_destination = actions.len();
         for (path, action) in
             Self::load_actions(engine, &ctx.repository, &ctx.source.to_string()).await?

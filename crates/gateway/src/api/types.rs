@@ -393,6 +393,29 @@ pub struct Merge {
     pub force: bool,
 }
 
+/// A required check: a pre-merge action set per repository, outside every branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequiredCheck {
+    /// Its name.
+    pub name: String,
+    /// The action definition (YAML, in the action-file shape).
+    pub action: String,
+}
+
+/// `GET /repositories/{repo}/settings/required_checks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequiredCheckList {
+    /// The checks, by name.
+    pub checks: Vec<RequiredCheck>,
+}
+
+/// `PUT /repositories/{repo}/settings/required_checks/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequiredCheckCreation {
+    /// The action definition (YAML).
+    pub action: String,
+}
+
 /// The answer to a task's start (an async merge).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskCreation {

@@ -10,6 +10,7 @@ mod objects;
 mod quality;
 mod refs;
 mod repos;
+mod required;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -304,6 +305,9 @@ static ROUTES: &[Route] = &[
     route!("GET" "/repositories/{repo}/branch_protection" => refs::get_protection),
     route!("POST" "/repositories/{repo}/branch_protection" => refs::add_protection),
     route!("DELETE" "/repositories/{repo}/branch_protection" => refs::remove_protection),
+    route!("GET" "/repositories/{repo}/settings/required_checks" => required::list),
+    route!("PUT" "/repositories/{repo}/settings/required_checks/{name}" => required::set),
+    route!("DELETE" "/repositories/{repo}/settings/required_checks/{name}" => required::delete),
     route!("GET" "/repositories/{repo}/tags" => refs::list_tags),
     route!("POST" "/repositories/{repo}/tags" => refs::create_tag),
     route!("GET" "/repositories/{repo}/tags/{tag}" => refs::get_tag),

@@ -90,6 +90,13 @@ fn sample<T: Serialize>(v: T) -> Value {
     serde_json::to_value(v).expect("API types serialise")
 }
 
+fn required_check() -> RequiredCheck {
+    RequiredCheck {
+        name: "n".into(),
+        action: "name: a".into(),
+    }
+}
+
 fn merge_async_error() -> MergeAsyncError {
     MergeAsyncError {
         status_code: 412,
@@ -272,6 +279,19 @@ fn samples() -> BTreeMap<&'static str, Value> {
                 allow_empty: false,
                 squash_merge: false,
                 force: false,
+            }),
+        ),
+        ("RequiredCheck", sample(required_check())),
+        (
+            "RequiredCheckList",
+            sample(RequiredCheckList {
+                checks: vec![required_check()],
+            }),
+        ),
+        (
+            "RequiredCheckCreation",
+            sample(RequiredCheckCreation {
+                action: "name: a".into(),
             }),
         ),
         ("TaskCreation", sample(TaskCreation { id: "t".into() })),
