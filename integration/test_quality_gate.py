@@ -330,3 +330,85 @@ def test_required_checks_hold_even_where_no_branch_has_an_action_file(sluice, re
     assert json.loads(cli(sluice, "checks", "list", f"sluice://{repo}", "--json").stdout)["checks"] == []
     r = sluice.api("POST", f"/repositories/{repo}/refs/dup/merge/main", {})
     assert r.status_code == 200, r.text
+
+
+SQL_CHECKS = """\
+name: reviews rules
+on:
+  pre-merge:
+    branches: [main]
+hooks:
+  - id: stars_in_range
+    type: sql_check
+    properties:
+      query: SELECT review_id, star_rating FROM reviews WHERE star_rating < 1 OR star_rating > 5
+  - id: review_id_unique
+    type: sql_check
+    properties:
+      query: SELECT review_id, count(*) AS copies FROM reviews GROUP BY review_id HAVING count(*) > 1
+  - id: one_table
+    type: sql_check
+    properties:
+      query: SELECT count(*) AS n FROM reviews
+      expect_rows: 1
+"""
+
+
+def test_sql_checks_judge_the_tree_the_merge_would_produce(sluice, repo):
+    """`sql_check` hooks run DataFusion SQL on the merge's result before it is committed: a
+    query that returns rows (or another count than expect_rows) refuses, with samples."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    fs = filesystem(sluice)
+    s3 = sluice.s3()
+    pq.write_table(reviews(0, 3_000), f"{repo}/main/reviews/part-0.parquet", filesystem=fs)
+    s3.put_object(Bucket=repo, Key="main/_sluice_actions/rules.yaml", Body=SQL_CHECKS.encode())
+    sluice.commit(repo, "main", "reviews and their rules")
+
+    # Ratings out of range on the branch: refused, naming the hook, with sample rows.
+    sluice.create_branch(repo, "bad-stars")
+    bad = reviews(3_000, 100)
+    bad = bad.set_column(bad.schema.get_field_index("star_rating"), "star_rating",
+                         pc.cast(pc.add(pc.bit_wise_and(pa.array(range(100)), 1), 6), pa.int32()))
+    pq.write_table(bad, f"{repo}/bad-stars/reviews/part-bad.parquet", filesystem=fs)
+    sluice.commit(repo, "bad-stars", "ratings of 6 and 7")
+    r = sluice.api("POST", f"/repositories/{repo}/refs/bad-stars/merge/main", {})
+    assert r.status_code == 412, r.text
+    report = r.json()["report"]
+    assert report["failed_checks"] == ["stars_in_range"], report
+    hook = next(h for h in report["hooks"] if h["hook_id"] == "stars_in_range")
+    assert hook["report"]["rows"].startswith("more than") and len(hook["report"]["samples"]) == 20, hook
+    assert {s["star_rating"] for s in hook["report"]["samples"]} <= {6, 7}
+
+    # The same rows again: the merged table would repeat review ids.
+    sluice.create_branch(repo, "dup")
+    pq.write_table(reviews(0, 10), f"{repo}/dup/reviews/part-again.parquet", filesystem=fs)
+    sluice.commit(repo, "dup", "ten rows again")
+    r = sluice.api("POST", f"/repositories/{repo}/refs/dup/merge/main", {})
+    assert r.status_code == 412, r.text
+    report = r.json()["report"]
+    assert report["failed_checks"] == ["review_id_unique"], report
+    hook = next(h for h in report["hooks"] if h["hook_id"] == "review_id_unique")
+    assert hook["report"]["rows"] == "10" and hook["report"]["samples"][0]["copies"] == 2, hook
+
+    # New, valid rows pass every rule; the merged tree, not the source alone, was judged.
+    sluice.create_branch(repo, "good")
+    pq.write_table(reviews(3_000, 500), f"{repo}/good/reviews/part-new.parquet", filesystem=fs)
+    sluice.commit(repo, "good", "new rows")
+    r = sluice.api("POST", f"/repositories/{repo}/refs/good/merge/main", {})
+    assert r.status_code == 200, r.text
+    assert count(sluice, f"sluice://{repo}/main/reviews")["rows"] == 3_500
+
+    # A query that cannot run refuses, and says why; an unknown property is a parse error.
+    broken = SQL_CHECKS.replace("FROM reviews GROUP BY", "FROM no_such_table GROUP BY")
+    sluice.create_branch(repo, "broken")
+    s3.put_object(Bucket=repo, Key="broken/_sluice_actions/broken.yaml",
+                  Body=broken.replace("reviews rules", "broken rules").encode())
+    sluice.commit(repo, "broken", "a rule that cannot run")
+    r = sluice.api("POST", f"/repositories/{repo}/refs/broken/merge/main", {})
+    assert r.status_code == 412 and "review_id_unique" in r.json()["report"]["failed_checks"], r.text
+    assert "could not run" in r.text
+    r = sluice.api("PUT", f"/repositories/{repo}/settings/required_checks/x", {"action": SQL_CHECKS.replace(
+        "expect_rows: 1", "expect_rows: 1\n      limit: 3")})
+    assert r.status_code == 400 and "limit" in r.json()["message"], r.text

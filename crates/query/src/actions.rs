@@ -53,7 +53,7 @@ pub struct EventFilter {
 pub struct Hook {
     /// Its id, unique within the action.
     pub id: String,
-    /// `row_check` or `webhook`.
+    /// `row_check`, `sql_check` or `webhook`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Its description.
@@ -109,11 +109,25 @@ pub struct Webhook {
     pub query_params: BTreeMap<String, serde_yaml_ng::Value>,
 }
 
+/// What a `sql_check` hook asks of the tree the merge would produce.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SqlCheck {
+    /// A query over the merge's result; each folder of Parquet files is a table, named as
+    /// `sluice sql` names them.
+    pub query: String,
+    /// How many rows the query must return for the merge to go ahead [default: 0].
+    #[serde(default)]
+    pub expect_rows: u64,
+}
+
 /// A hook's settings, typed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HookKind {
     /// A row check.
     RowCheck(RowCheck),
+    /// A SQL check.
+    SqlCheck(SqlCheck),
     /// A webhook.
     Webhook(Webhook),
 }
@@ -164,8 +178,11 @@ impl Hook {
             "webhook" => serde_yaml_ng::from_value(props)
                 .map(HookKind::Webhook)
                 .map_err(|e| e.to_string()),
+            "sql_check" => serde_yaml_ng::from_value(props)
+                .map(HookKind::SqlCheck)
+                .map_err(|e| e.to_string()),
             other => Err(format!(
-                "unknown hook type {other:?} (this server runs row_check and webhook)"
+                "unknown hook type {other:?} (this server runs row_check, sql_check and webhook)"
             )),
         }
     }

@@ -55,10 +55,48 @@ pub fn folder_prefix(prefix: &str) -> String {
 
 /// Every item under `prefix` on a ref, page after page, in path order; with a delimiter,
 /// common prefixes too.
+/// What a reader reads: a ref, or a tree no commit names yet (the tree a merge would
+/// produce, for the checks that judge it before it is committed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum View {
+    /// A branch (with its uncommitted changes), a tag, a commit, any ref expression.
+    Ref(String),
+    /// A tree by its root range id.
+    Tree(String),
+}
+
+impl std::fmt::Display for View {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ref(r) => f.write_str(r),
+            Self::Tree(t) => write!(f, "tree:{t}"),
+        }
+    }
+}
+
+/// Every item under `prefix` of a ref (see [`list_view_items`]).
 pub async fn list_items(
     engine: &Engine,
     repo: &str,
     reference: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+) -> sluice_meta::Result<Vec<ListItem>> {
+    list_view_items(
+        engine,
+        repo,
+        &View::Ref(reference.to_string()),
+        prefix,
+        delimiter,
+    )
+    .await
+}
+
+/// Every item under `prefix` of a view, paging through the listing.
+pub async fn list_view_items(
+    engine: &Engine,
+    repo: &str,
+    view: &View,
     prefix: &str,
     delimiter: Option<&str>,
 ) -> sluice_meta::Result<Vec<ListItem>> {
@@ -71,7 +109,10 @@ pub async fn list_items(
             after: after.clone(),
             limit: 1000,
         };
-        let page = engine.list_objects(repo, reference, &options).await?;
+        let page = match view {
+            View::Ref(reference) => engine.list_objects(repo, reference, &options).await?,
+            View::Tree(tree) => engine.list_tree(repo, tree, &options).await?,
+        };
         after = page.items.last().map(|i| i.key().to_string());
         items.extend(page.items);
         if !page.has_more {
@@ -104,7 +145,24 @@ pub async fn list_data_files(
     reference: &str,
     prefix: &str,
 ) -> Result<(Vec<DataFile>, u64)> {
-    let objects = list_all(engine, repo, reference, prefix).await?;
+    list_view_data_files(engine, repo, &View::Ref(reference.to_string()), prefix).await
+}
+
+/// The data files, and how many other objects were passed over, under `prefix` of a view.
+pub async fn list_view_data_files(
+    engine: &Engine,
+    repo: &str,
+    view: &View,
+    prefix: &str,
+) -> Result<(Vec<DataFile>, u64)> {
+    let objects: Vec<(String, Entry)> = list_view_items(engine, repo, view, prefix, None)
+        .await?
+        .into_iter()
+        .filter_map(|item| match item {
+            ListItem::Object(path, entry) => Some((path, entry)),
+            ListItem::Prefix(_) => None,
+        })
+        .collect();
     let total = objects.len() as u64;
     let files: Vec<DataFile> = objects
         .into_iter()

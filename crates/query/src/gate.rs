@@ -13,11 +13,14 @@ use serde::Serialize;
 use serde_json::json;
 use sluice_meta::{Engine, MergeContext, MergeHook, MergeRefusal};
 
-use crate::actions::{ACTIONS_PREFIX, Action, HookKind, RowCheck, Webhook, parse_duration};
+use crate::actions::{
+    ACTIONS_PREFIX, Action, HookKind, RowCheck, SqlCheck, Webhook, parse_duration,
+};
 use crate::compare::{self, CompareOptions, CompareReport};
 use crate::duplicates::DuplicateOptions;
 use crate::error::{QueryError, Result};
-use crate::files::list_all;
+use crate::files::{View, list_all};
+use crate::sql::run_sql_in;
 
 /// Largest action file read.
 const MAX_ACTION_FILE: u64 = 1 << 20;
@@ -62,6 +65,9 @@ pub struct HookRun {
 fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+/// Rows of a SQL check's answer shown in its report.
+const SQL_SAMPLES: usize = 20;
 
 /// How a required check is named where an action file's path would be (in runs, reports).
 pub const REQUIRED_PREFIX: &str = "required:";
@@ -165,6 +171,56 @@ impl QualityGate {
         Ok((evaluate(check, &report), report))
     }
 
+    /// Run the query on the tree the merge would produce; refuse when it returns another
+    /// number of rows than expected. The report carries the first rows it returned.
+    async fn sql_check(
+        &self,
+        engine: &Engine,
+        ctx: &MergeContext,
+        check: &SqlCheck,
+    ) -> (Vec<String>, serde_json::Value) {
+        // Enough rows to tell the count from the expectation, and samples to show.
+        let limit = usize::try_from(check.expect_rows)
+            .unwrap_or(usize::MAX - 1)
+            .max(SQL_SAMPLES)
+            .saturating_add(1);
+        let view = View::Tree(ctx.merged_tree.clone());
+        match run_sql_in(engine, &ctx.repository, &view, &check.query, limit).await {
+            Err(e) => (
+                vec![format!("the query could not run: {e}")],
+                json!({ "query": check.query, "error": e.to_string() }),
+            ),
+            Ok(result) => {
+                let count = result.rows.len() as u64;
+                let counted = if result.truncated {
+                    format!("more than {count}")
+                } else {
+                    count.to_string()
+                };
+                let failures = if result.truncated || count != check.expect_rows {
+                    vec![format!(
+                        "the query returned {counted} row(s); the check expects {}",
+                        check.expect_rows
+                    )]
+                } else {
+                    Vec::new()
+                };
+                let samples: Vec<_> = result.rows.into_iter().take(SQL_SAMPLES).collect();
+                (
+                    failures,
+                    json!({
+                        "query": check.query,
+                        "expect_rows": check.expect_rows,
+                        "rows": counted,
+                        "columns": result.columns,
+                        "samples": samples,
+                        "tables": result.tables,
+                    }),
+                )
+            }
+        }
+    }
+
     async fn webhook(
         &self,
         ctx: &MergeContext,
@@ -262,6 +318,7 @@ impl QualityGate {
                             json!({ "error": e.to_string() }),
                         ),
                     },
+                    HookKind::SqlCheck(check) => self.sql_check(engine, ctx, &check).await,
                     HookKind::Webhook(w) => (
                         self.webhook(ctx, action, &hook.id, &w).await,
                         json!({ "url": w.url }),

@@ -25,4 +25,4 @@ pub use duplicates::{DuplicateOptions, DuplicateReport};
 pub use error::{QueryError, Result};
 pub use gate::QualityGate;
 pub use ref_store::RefStore;
-pub use sql::{SqlResult, run_sql};
+pub use sql::{SqlResult, run_sql, run_sql_in};

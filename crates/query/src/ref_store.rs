@@ -19,14 +19,16 @@ use object_store::{
 };
 use sluice_meta::{Engine, Entry, ErrorKind, ListItem};
 
+use crate::files::View;
+
 const STORE_NAME: &str = "sluice";
 
-/// A read-only view of `repo` at `reference`.
+/// A read-only view of `repo` at a ref (or at a tree no commit names yet).
 #[derive(Clone)]
 pub struct RefStore {
     engine: Engine,
     repo: String,
-    reference: String,
+    view: View,
     entries: Arc<Mutex<HashMap<String, Entry>>>,
 }
 
@@ -34,10 +36,15 @@ impl RefStore {
     /// A view of `repo` at `reference` (a branch with its uncommitted changes, a tag, a
     /// commit id, or any ref expression the engine resolves).
     pub fn new(engine: Engine, repo: impl Into<String>, reference: impl Into<String>) -> Self {
+        Self::over(engine, repo, View::Ref(reference.into()))
+    }
+
+    /// A view of `repo` at `view` (a ref, or a tree such as the one a merge would produce).
+    pub fn over(engine: Engine, repo: impl Into<String>, view: View) -> Self {
         Self {
             engine,
             repo: repo.into(),
-            reference: reference.into(),
+            view,
             entries: Arc::default(),
         }
     }
@@ -47,9 +54,9 @@ impl RefStore {
         &self.repo
     }
 
-    /// The ref.
-    pub fn reference(&self) -> &str {
-        &self.reference
+    /// What it views.
+    pub fn view(&self) -> &View {
+        &self.view
     }
 
     /// The engine behind the view.
@@ -74,11 +81,25 @@ impl RefStore {
         if let Some(e) = self.entries.lock().expect("entry cache poisoned").get(path) {
             return Ok(e.clone());
         }
-        let entry = self
-            .engine
-            .stat_object(&self.repo, &self.reference, path)
-            .await
-            .map_err(|e| meta_error(path, e))?;
+        let entry = match &self.view {
+            View::Ref(reference) => self
+                .engine
+                .stat_object(&self.repo, reference, path)
+                .await
+                .map_err(|e| meta_error(path, e))?,
+            View::Tree(_) => self
+                .list_all(path, false)
+                .await?
+                .into_iter()
+                .find_map(|item| match item {
+                    ListItem::Object(p, e) if p == path => Some(e),
+                    _ => None,
+                })
+                .ok_or_else(|| object_store::Error::NotFound {
+                    path: path.to_string(),
+                    source: format!("{path} is not in the tree").into(),
+                })?,
+        };
         self.remember(path, &entry);
         Ok(entry)
     }
@@ -87,7 +108,7 @@ impl RefStore {
     async fn list_all(&self, prefix: &str, delimiter: bool) -> object_store::Result<Vec<ListItem>> {
         let delimiter = delimiter.then_some("/");
         let items =
-            crate::files::list_items(&self.engine, &self.repo, &self.reference, prefix, delimiter)
+            crate::files::list_view_items(&self.engine, &self.repo, &self.view, prefix, delimiter)
                 .await
                 .map_err(|e| meta_error(prefix, e))?;
         for item in &items {
@@ -152,7 +173,7 @@ fn read_only() -> object_store::Error {
 
 impl fmt::Display for RefStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sluice://{}/{}", self.repo, self.reference)
+        write!(f, "sluice://{}/{}", self.repo, self.view)
     }
 }
 

@@ -18,7 +18,7 @@ use serde::Serialize;
 use sluice_meta::Engine;
 
 use crate::error::{QueryError, Result};
-use crate::files;
+use crate::files::{self, View};
 use crate::ref_store::RefStore;
 
 /// The URL the ref's store is registered under inside one query's session.
@@ -66,12 +66,30 @@ pub async fn run_sql(
     query: &str,
     max_rows: usize,
 ) -> Result<SqlResult> {
-    let (data_files, _) = files::list_data_files(engine, repo, reference, "").await?;
+    run_sql_in(
+        engine,
+        repo,
+        &View::Ref(reference.to_string()),
+        query,
+        max_rows,
+    )
+    .await
+}
+
+/// [`run_sql`] on any view: a ref, or a tree such as the one a merge would produce.
+pub async fn run_sql_in(
+    engine: &Engine,
+    repo: &str,
+    view: &View,
+    query: &str,
+    max_rows: usize,
+) -> Result<SqlResult> {
+    let (data_files, _) = files::list_view_data_files(engine, repo, view, "").await?;
     let tables: BTreeSet<String> = data_files
         .iter()
         .filter_map(|f| table_of(&f.path))
         .collect();
-    let store = RefStore::new(engine.clone(), repo, reference);
+    let store = RefStore::over(engine.clone(), repo, view.clone());
     for f in &data_files {
         store.remember(&f.path, &f.entry);
     }
