@@ -113,6 +113,19 @@ def test_ten_thousand_local_files_land_as_one_commit_without_copying(importer, l
     body = s3.get_object(Bucket=repo, Key="dev/tables/reviews/day=07/part-00007.csv")["Body"].read()
     assert body == b"review_id,stars\n7,3\n"
 
+    # The high-level lakeFS SDK imports the same 10,000 files unchanged, as one commit.
+    client = Client(host=importer.endpoint, username=ACCESS_KEY, password=SECRET_KEY)
+    other = lakefs.Repository(f"sdk-{repo}", client=client).create(storage_namespace=f"local://sdk-{repo}")
+    before_bytes = folder_bytes(storage)
+    status = other.branch("main").import_data(commit_message="import via sdk") \
+        .prefix(f"file://{lake}/reviews/", destination="reviews/").run()
+    assert status.completed and status.ingested_objects == FILES
+    assert other.branch("main").get_commit().id == status.commit.id
+    assert [c.message for c in other.branch("main").log(max_amount=2)][0] == "import via sdk"
+    assert other.branch("main").object("reviews/day=05/part-00005.csv").reader().read() == \
+        b"review_id,stars\n5,1\n"
+    assert folder_bytes(storage) == before_bytes
+
     # One file imports as one object.
     single = lake / "reviews" / "day=03" / "part-00003.csv"
     cli(importer, "import", str(single), f"sluice://{repo}/main/one/")
