@@ -412,3 +412,63 @@ def test_sql_checks_judge_the_tree_the_merge_would_produce(sluice, repo):
     r = sluice.api("PUT", f"/repositories/{repo}/settings/required_checks/x", {"action": SQL_CHECKS.replace(
         "expect_rows: 1", "expect_rows: 1\n      limit: 3")})
     assert r.status_code == 400 and "limit" in r.json()["message"], r.text
+
+
+def test_row_diff_counts_added_removed_and_changed_rows(sluice, repo):
+    """`sluice diff --rows`: rows added, removed and (with a key) changed with the columns
+    that changed; repeated rows count as rows; schema changes; only differing files read."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    fs = filesystem(sluice)
+    pq.write_table(reviews(0, 1_000), f"{repo}/main/reviews/part-0.parquet", filesystem=fs)
+    pq.write_table(reviews(5_000, 200), f"{repo}/main/reviews/part-untouched.parquet", filesystem=fs)
+    sluice.commit(repo, "main", "reviews")
+    sluice.create_branch(repo, "dev")
+    # Rewrite part-0: rows 0..9 gone, rows 10..19 with other ratings and votes.
+    kept = reviews(10, 990)
+    stars = pc.if_else(pc.less(pa.array(range(990)), 10), pa.scalar(1, pa.int32()), kept["star_rating"])
+    votes = pc.if_else(pc.less(pa.array(range(990)), 5), pa.scalar(999, pa.int32()), kept["helpful_votes"])
+    kept = kept.set_column(kept.schema.get_field_index("star_rating"), "star_rating", stars)
+    kept = kept.set_column(kept.schema.get_field_index("helpful_votes"), "helpful_votes", votes)
+    pq.write_table(kept, f"{repo}/dev/reviews/part-0.parquet", filesystem=fs)
+    pq.write_table(reviews(1_000, 50), f"{repo}/dev/reviews/part-1.parquet", filesystem=fs)
+    pq.write_table(reviews(500, 5), f"{repo}/dev/reviews/part-again.parquet", filesystem=fs)
+    sluice.commit(repo, "dev", "rewrite, append, repeat")
+
+    def diff(*flags):
+        r = cli(sluice, "diff", "--rows", f"sluice://{repo}/main", f"sluice://{repo}/dev",
+                "--prefix", "reviews/", "--json", *flags)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    plain = diff()
+    # Without a key a changed row is a removed row and an added one; repeats are rows.
+    assert (plain["rows_added"], plain["rows_removed"], plain["rows_changed"]) == (50 + 5 + 10, 20, 0), plain
+    assert (plain["files_left"], plain["files_right"]) == (1, 3), plain
+    assert len(plain["samples"]["added"]) == 20 and len(plain["samples"]["removed"]) == 20
+
+    keyed = diff("--key", "review_id")
+    assert (keyed["rows_added"], keyed["rows_removed"], keyed["rows_changed"]) == (55, 10, 10), keyed
+    assert keyed["column_changes"] == {"star_rating": 10, "helpful_votes": 5}, keyed
+    sample = next(s for s in keyed["samples"]["changed"] if s["key"] == {"review_id": "R10"})
+    assert sample["changes"]["star_rating"] == {"left": 4, "right": 1}, sample
+    assert sample["changes"]["helpful_votes"] == {"left": 10, "right": 999}, sample
+    assert {r["review_id"] for r in keyed["samples"]["removed"]} == {f"R{i}" for i in range(10)}
+    assert keyed["schema"] == {"added": [], "removed": [], "changed": []}
+
+    # A column added on the right; the human form says it in a few lines.
+    sluice.create_branch(repo, "wider")
+    wider = reviews(2_000, 10).append_column("lang", pa.array(["en"] * 10))
+    pq.write_table(wider, f"{repo}/wider/reviews/part-wide.parquet", filesystem=fs)
+    pq.write_table(reviews(0, 990), f"{repo}/wider/reviews/part-0.parquet", filesystem=fs)
+    sluice.commit(repo, "wider", "a new column")
+    r = cli(sluice, "diff", "--rows", f"sluice://{repo}/main/reviews", f"sluice://{repo}/wider")
+    assert r.returncode == 0, r.stderr
+    assert "10 rows added, 10 removed" in r.stdout and "columns added: lang" in r.stdout, r.stdout
+    r = cli(sluice, "diff", "--rows", f"sluice://{repo}/main", f"sluice://{repo}/dev", "--key", "nope", "--prefix", "reviews")
+    assert r.returncode != 0 and "nope" in r.stderr, r.stderr
+    r = cli(sluice, "diff", "--rows", f"sluice://{repo}/main")
+    assert r.returncode != 0 and "two refs" in r.stderr, r.stderr
+    r = sluice.api("GET", f"/repositories/{repo}/refs/main/diff/dev/rows?prefix=reviews/&samples=x")
+    assert r.status_code == 400, r.text

@@ -64,8 +64,22 @@ enum Command {
         #[arg(long)]
         first_parent: bool,
     },
-    /// Differences: sluice://REPO/LEFT against RIGHT, or a branch's uncommitted changes.
-    Diff { left: String, right: Option<String> },
+    /// Differences: sluice://REPO/LEFT against RIGHT, or a branch's uncommitted changes;
+    /// with --rows, the rows of a table folder that RIGHT adds, removes and changes.
+    Diff {
+        left: String,
+        right: Option<String>,
+        /// Diff the rows of the Parquet files under --prefix, not the paths.
+        #[arg(long)]
+        rows: bool,
+        /// The table's folder (with --rows) [default: the path of LEFT, else everything].
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Comma-separated key columns (with --rows): a key on both sides with other
+        /// values is a changed row, with the columns that changed.
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// Merge sluice://REPO/SOURCE into sluice://REPO/DESTINATION.
     Merge {
         source: String,
@@ -180,7 +194,23 @@ fn client_command(endpoint: &str, json: bool, command: Command) -> Result<(), cl
                 amount,
                 first_parent,
             } => commands::log(&api, reference, amount, first_parent, json).await,
-            Command::Diff { left, right } => commands::diff(&api, left, right, json).await,
+            Command::Diff {
+                left,
+                right,
+                rows: true,
+                prefix,
+                key,
+            } => quality::row_diff(&api, left, right, prefix, key, json).await,
+            Command::Diff {
+                left,
+                right,
+                prefix: None,
+                key: None,
+                ..
+            } => commands::diff(&api, left, right, json).await,
+            Command::Diff { .. } => Err(client::ClientError::Usage(
+                "--prefix and --key go with --rows".into(),
+            )),
             Command::Merge {
                 source,
                 destination,

@@ -434,3 +434,69 @@ pub async fn actions(api: &Api, cmd: ActionsCmd, json_out: bool) -> Result<(), C
         }
     }
 }
+
+/// `sluice diff --rows`: the rows of a table folder that RIGHT adds, removes and changes
+/// against LEFT.
+pub async fn row_diff(
+    api: &Api,
+    left: String,
+    right: Option<String>,
+    prefix: Option<String>,
+    key: Option<String>,
+    json_out: bool,
+) -> Result<(), ClientError> {
+    let l = Address::parse(&left)?;
+    let right = right.ok_or_else(|| {
+        ClientError::Usage(
+            "diff --rows needs two refs: sluice://REPO/LEFT sluice://REPO/RIGHT".into(),
+        )
+    })?;
+    let r = Address::parse(&right)?;
+    if r.repo != l.repo {
+        return Err(ClientError::Usage(
+            "both refs must be of the same repository".into(),
+        ));
+    }
+    let prefix = prefix.or(l.path.clone()).unwrap_or_default();
+    let mut path = format!(
+        "{}/diff/{}/rows?prefix={}",
+        l.ref_path()?,
+        enc(r.reference()?),
+        enc(&prefix)
+    );
+    if let Some(k) = &key {
+        path.push_str(&format!("&key_columns={}", enc(k)));
+    }
+    let v: Value = api.json(api.request(Method::GET, &path)).await?;
+    print(json_out, &v, || {
+        let n = |k: &str| v[k].as_u64().unwrap_or(0);
+        let mut out = vec![format!(
+            "{} -> {} under {:?}: {} rows added, {} removed, {} changed",
+            l.reference.as_deref().unwrap_or(""),
+            r.reference.as_deref().unwrap_or(""),
+            v["prefix"].as_str().unwrap_or(""),
+            n("rows_added"),
+            n("rows_removed"),
+            n("rows_changed")
+        )];
+        if let Some(cols) = v["column_changes"].as_object().filter(|c| !c.is_empty()) {
+            let cols: Vec<String> = cols.iter().map(|(c, k)| format!("{c} ({k})")).collect();
+            out.push(format!("changed columns: {}", cols.join(", ")));
+        }
+        for kind in ["added", "removed", "retyped"] {
+            let field = if kind == "retyped" { "changed" } else { kind };
+            if let Some(cols) = v["schema"][field].as_array().filter(|c| !c.is_empty()) {
+                let names: Vec<String> = cols
+                    .iter()
+                    .map(|c| match c.as_str() {
+                        Some(s) => s.to_string(),
+                        None => c["column"].as_str().unwrap_or("").to_string(),
+                    })
+                    .collect();
+                out.push(format!("columns {kind}: {}", names.join(", ")));
+            }
+        }
+        out.join("\n")
+    });
+    Ok(())
+}

@@ -279,6 +279,7 @@ static ROUTES: &[Route] = &[
     route!("GET" "/repositories/{repo}/commits/{commit}" => refs::get_commit),
     route!("GET" "/repositories/{repo}/refs/{ref}/commits" => refs::log),
     route!("GET" "/repositories/{repo}/refs/{left}/diff/{right}" => refs::diff),
+    route!("GET" "/repositories/{repo}/refs/{left}/diff/{right}/rows" => quality::row_diff),
     route!("GET" "/repositories/{repo}/refs/{source}/merge/{dest}" => refs::merge_base),
     route!("POST" "/repositories/{repo}/refs/{source}/merge/{dest}" => refs::merge),
     route!("POST" "/repositories/{repo}/refs/{source}/merge/{dest}/async" => async_merge::start),

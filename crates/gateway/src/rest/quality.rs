@@ -55,6 +55,43 @@ pub(super) async fn compare(call: Call) -> Answer {
     reply(StatusCode::OK, report)
 }
 
+/// Rows shown per kind of change in a row diff, unless `samples` says otherwise.
+const DEFAULT_ROW_SAMPLES: usize = 20;
+
+pub(super) async fn row_diff(call: Call) -> Answer {
+    let (repo, left, right) = (call.param("repo"), call.param("left"), call.param("right"));
+    let key_columns = call
+        .query
+        .get("key_columns")
+        .map(|k| {
+            k.split(',')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let samples = match call.query.get("samples") {
+        None => DEFAULT_ROW_SAMPLES,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= 1000)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("samples={s:?}: give a number from 0 to 1000"),
+                )
+            })?,
+    };
+    let options = sluice_query::RowDiffOptions {
+        prefix: call.query.get("prefix").unwrap_or("").to_string(),
+        key_columns,
+        samples,
+    };
+    let report = sluice_query::row_diff(&call.engine, &repo, &left, &right, &options).await?;
+    reply(StatusCode::OK, report)
+}
+
 pub(super) async fn sql(call: Call) -> Answer {
     let (repo, reference) = (call.param("repo"), call.param("ref"));
     let engine = call.engine.clone();
