@@ -22,6 +22,31 @@ hooks:
 """
 
 
+# The smallest gate: no duplicate rows under t/ on merges into main (the lakeFS SDK tests).
+NO_DUPES_GATE = b"""\
+name: gate
+on:
+  pre-merge:
+    branches: [main]
+hooks:
+  - id: no_dupes
+    type: row_check
+    properties:
+      prefix: t/
+      no_duplicate_rows: true
+"""
+
+
+def id_parquet(rows) -> bytes:
+    """A Parquet file of one `id` column with `rows`."""
+    import io
+
+    import pyarrow.parquet as pq
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"id": list(rows)}), buf)
+    return buf.getvalue()
+
+
 def reviews(start: int, count: int) -> pa.Table:
     """Rows `start .. start+count`: every column a function of the row number."""
     n = pa.array(range(start, start + count), pa.int64())

@@ -9,7 +9,6 @@ commits, a pre-merge run and an import, so the SDK's own models validate each an
 exactly the ones the document claims."""
 
 import importlib
-import io
 import pkgutil
 import re
 import time
@@ -17,11 +16,10 @@ from pathlib import Path
 
 import lakefs_sdk
 import lakefs_sdk.api
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from conftest import ACCESS_KEY, SECRET_KEY, Sluice
+from reviews import NO_DUPES_GATE, id_parquet as parquet
 
 pytestmark = pytest.mark.client("lakefs sdk")
 
@@ -159,12 +157,6 @@ def test_the_compatibility_table_lists_every_operation(sluice):
                                 f"documented but table says no: {sorted(claimed - said_yes)}"
 
 
-def parquet(rows) -> bytes:
-    buf = io.BytesIO()
-    pq.write_table(pa.table({"id": list(rows)}), buf)
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
     return tmp_path_factory.mktemp("fidelity-lake")
@@ -195,18 +187,7 @@ def test_every_documented_read_answers_what_the_sdk_expects(importer, lake):
     repo = lakefs.Repository(name, client=high).create(storage_namespace=f"local://{name}")
     main = repo.branch("main")
     main.object("t/part-0.parquet").upload(data=parquet(range(10)))
-    main.object("_sluice_actions/gate.yaml").upload(data=b"""\
-name: gate
-on:
-  pre-merge:
-    branches: [main]
-hooks:
-  - id: no_dupes
-    type: row_check
-    properties:
-      prefix: t/
-      no_duplicate_rows: true
-""")
+    main.object("_sluice_actions/gate.yaml").upload(data=NO_DUPES_GATE)
     first = main.commit(message="table and gate").get_commit().id
     dev = repo.branch("dev").create(source_reference="main")
     dev.object("t/part-1.parquet").upload(data=parquet(range(10)))

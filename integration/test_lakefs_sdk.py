@@ -7,6 +7,7 @@ import pytest
 from lakefs.client import Client
 
 from conftest import ACCESS_KEY, SECRET_KEY
+from reviews import NO_DUPES_GATE, id_parquet as parquet
 
 pytestmark = pytest.mark.client("lakefs sdk")
 
@@ -397,11 +398,6 @@ def test_fidelity_branch_protection_etag_and_if_match(sluice, client):
 def test_fidelity_metadata_updates_and_hook_output(sluice, client):
     """getRepositoryMetadata (and lakeFS's internal set/delete), updateObjectUserMetadata,
     and getRunHookOutput of a refused merge."""
-    import io
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     repo = lakefs.Repository("sdk-meta", client=client).create(storage_namespace="local://sdk-meta")
     sdk = lakefs_sdk.ApiClient(lakefs_sdk.Configuration(host=f"{sluice.endpoint}/api/v1",
                                                         username=ACCESS_KEY, password=SECRET_KEY))
@@ -428,23 +424,8 @@ def test_fidelity_metadata_updates_and_hook_output(sluice, client):
     main.commit(message="metadata")
 
     # A refused merge: its hook's output says why, with the figures.
-    def parquet(rows):
-        buf = io.BytesIO()
-        pq.write_table(pa.table({"id": list(rows)}), buf)
-        return buf.getvalue()
     main.object("t/part-0.parquet").upload(data=parquet(range(100)))
-    main.object("_sluice_actions/gate.yaml").upload(data=b"""\
-name: gate
-on:
-  pre-merge:
-    branches: [main]
-hooks:
-  - id: no_dupes
-    type: row_check
-    properties:
-      prefix: t/
-      no_duplicate_rows: true
-""")
+    main.object("_sluice_actions/gate.yaml").upload(data=NO_DUPES_GATE)
     main.commit(message="table and gate")
     dup = repo.branch("dup").create(source_reference="main")
     dup.object("t/part-1.parquet").upload(data=parquet(range(100)))

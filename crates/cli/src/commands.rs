@@ -470,6 +470,18 @@ pub async fn merge(
     Ok(())
 }
 
+/// A spinner on stderr for a wait of unknown length (hidden off a terminal and with
+/// --json); `template` is indicatif's.
+pub(crate) fn spinner(template: &str, json_out: bool) -> ProgressBar {
+    if json_out || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 /// Start an async merge and poll it until it completes, with a progress line on a terminal;
 /// a failure comes back as the synchronous call's would.
 async fn merge_and_wait(
@@ -484,17 +496,7 @@ async fn merge_and_wait(
                 .json(body),
         )
         .await?;
-    let bar = if std::io::stderr().is_terminal() && !json_out {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} merging, checks running {elapsed}")
-                .expect("valid template"),
-        );
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = spinner("{spinner} merging, checks running {elapsed}", json_out);
     let status_path = format!("{path}/async/{}/status", enc(&task.id));
     let status = loop {
         let status: MergeAsyncStatus = api.json(api.request(Method::GET, &status_path)).await?;

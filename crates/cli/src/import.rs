@@ -2,17 +2,15 @@
 //! progress line until its commit lands, and print the commit. Interrupting the command
 //! does not stop the import; `DELETE .../import?id=` does.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use sluice_gateway::api::{
     CommitCreation, ImportCreation, ImportCreationResponse, ImportLocation, ImportStatus,
 };
 
 use crate::client::{Address, Api, ClientError, enc};
-use crate::commands::{parse_meta, print};
+use crate::commands::{parse_meta, print, spinner};
 
 /// How often the status is asked for.
 const POLL: Duration = Duration::from_millis(500);
@@ -84,17 +82,7 @@ pub async fn import(
                 .json(&body),
         )
         .await?;
-    let bar = if std::io::stderr().is_terminal() && !json_out {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} import {msg} {elapsed}")
-                .expect("valid template"),
-        );
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = spinner("{spinner} import {msg} {elapsed}", json_out);
     let status_path = format!("{branch_path}/import?id={}", enc(&started.id));
     let status = loop {
         let status: ImportStatus = api.json(api.request(Method::GET, &status_path)).await?;
