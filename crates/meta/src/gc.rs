@@ -94,6 +94,8 @@ impl Engine {
                 report.deleted_bytes += blob.bytes.len() as u64;
                 if !options.dry_run {
                     self.inner.kv.delete(&k).await?;
+                    self.delete_file_indexes(&repo.instance, &format!("{INLINE_PREFIX}{id}"))
+                        .await?;
                 }
             }
             if !full {
@@ -116,6 +118,8 @@ impl Engine {
             report.deleted_bytes += meta.size;
             if !options.dry_run {
                 store.delete(meta.location.as_ref()).await?;
+                self.delete_file_indexes(&repo.instance, meta.location.as_ref())
+                    .await?;
             }
         }
         Ok(report)

@@ -87,6 +87,13 @@ pub(crate) fn action_run(repo: &str, id: &str) -> Vec<u8> {
 pub(crate) fn action_run_prefix(repo: &str) -> Vec<u8> {
     format!("a/{repo}/").into_bytes()
 }
+/// `h/{repo}/{address digest}/{kind digest}` -> an index derived from a physical object.
+pub(crate) fn file_index(repo: &str, address: &str, kind: &str) -> Vec<u8> {
+    format!("h/{repo}/{address}/{kind}").into_bytes()
+}
+pub(crate) fn file_index_prefix(repo: &str, address: &str) -> Vec<u8> {
+    format!("h/{repo}/{address}/").into_bytes()
+}
 /// `i/{repo}/{import id}` -> an import's status.
 pub(crate) fn import(repo: &str, id: &str) -> Vec<u8> {
     format!("i/{repo}/{id}").into_bytes()
@@ -95,7 +102,7 @@ pub(crate) fn import(repo: &str, id: &str) -> Vec<u8> {
 /// multipart uploads, see `multipart.rs`). The single keys `x/{repo}`, `k/{repo}`,
 /// `e/{repo}` and `q/{repo}` are deleted beside these.
 pub(crate) fn repo_families(repo: &str) -> Vec<Vec<u8>> {
-    ["b", "t", "c", "g", "s", "u", "p", "d", "a", "m", "i"]
+    ["b", "t", "c", "g", "s", "u", "p", "d", "a", "m", "i", "h"]
         .iter()
         .map(|f| format!("{f}/{repo}/").into_bytes())
         .collect()

@@ -26,6 +26,7 @@ pub mod engine;
 pub mod entry;
 pub mod error;
 pub mod external;
+pub mod file_index;
 pub mod gc;
 mod handles;
 pub mod import;

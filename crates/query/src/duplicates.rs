@@ -75,6 +75,14 @@ pub struct DuplicateReport {
     pub destination_row_groups_read: u64,
     /// Destination row groups that statistics proved free of duplicates.
     pub destination_row_groups_skipped: u64,
+    /// Destination row groups checked through their file's row-hash index, not decoded.
+    pub destination_row_groups_indexed: u64,
+    /// Destination files checked through a row-hash index.
+    pub destination_files_indexed: u64,
+    /// Bytes of row-hash indexes read.
+    pub index_bytes_read: u64,
+    /// Row-hash indexes built by this check (for files it decoded whole).
+    pub indexes_built: u64,
     /// Passes over the data (more than one when the change exceeds the memory budget).
     pub passes: u64,
     /// A few duplicate rows.
@@ -181,11 +189,29 @@ pub async fn find_duplicates(
                 keep.push(g);
             }
         }
-        report.destination_row_groups_read += keep.len() as u64;
         if !keep.is_empty() {
             dest_plan.push((file, keep));
         }
     }
+    // Files with a row-hash index are probed through it; the rest are decoded.
+    let kind = index_kind(&columns);
+    let mut indexed: Vec<(OpenFile, Arc<Vec<u128>>)> = Vec::new();
+    let mut to_read: Vec<(OpenFile, Vec<usize>)> = Vec::new();
+    for (file, groups) in dest_plan {
+        match load_index(destination, &file, &kind).await? {
+            Some(hashes) => {
+                report.destination_row_groups_indexed += groups.len() as u64;
+                report.destination_files_indexed += 1;
+                report.index_bytes_read += hashes.len() as u64 * 16;
+                indexed.push((file, hashes));
+            }
+            None => {
+                report.destination_row_groups_read += groups.len() as u64;
+                to_read.push((file, groups));
+            }
+        }
+    }
+    let dest_plan = to_read;
 
     let hashed_rows: u64 = to_hash.iter().map(OpenFile::rows).sum();
     let budget = options.memory_budget_rows.max(1) as u64;
@@ -204,9 +230,23 @@ pub async fn find_duplicates(
                 .collect(),
         );
         let want_samples = options.sample_limit.saturating_sub(report.samples.len());
-        let samples = probe(
+        let (samples, built) = probe(
             destination,
             &dest_plan,
+            &columns,
+            &table,
+            &marks,
+            slice,
+            want_samples,
+            (pass == 0).then_some(kind.as_str()),
+        )
+        .await?;
+        report.samples.extend(samples);
+        report.indexes_built += built;
+        let want_samples = options.sample_limit.saturating_sub(report.samples.len());
+        let samples = probe_indexed(
+            destination,
+            &indexed,
             &columns,
             &table,
             &marks,
@@ -368,7 +408,9 @@ async fn build_table(
 }
 
 /// Probe the destination's planned row groups against `table`, marking the first of each
-/// run of equal hashes that the destination has; returns up to `want` sample rows.
+/// run of equal hashes that the destination has; returns up to `want` sample rows, and how
+/// many row-hash indexes it built (with `build_kind`, for files it decoded whole).
+#[allow(clippy::too_many_arguments)]
 async fn probe(
     store: &RefStore,
     plan: &[(OpenFile, Vec<usize>)],
@@ -377,8 +419,10 @@ async fn probe(
     marks: &Arc<Vec<AtomicU64>>,
     slice: Slice,
     want: usize,
-) -> Result<Vec<SampleRow>> {
-    let samples: Vec<Vec<SampleRow>> = futures::stream::iter(plan.to_vec())
+    build_kind: Option<&str>,
+) -> Result<(Vec<SampleRow>, u64)> {
+    let build_kind = build_kind.map(str::to_string);
+    let results: Vec<(Vec<SampleRow>, bool)> = futures::stream::iter(plan.to_vec())
         .map(|(file, groups)| {
             let (store, columns, table, marks) = (
                 store.clone(),
@@ -386,11 +430,20 @@ async fn probe(
                 Arc::clone(table),
                 Arc::clone(marks),
             );
+            // A file read whole yields its index for free.
+            let whole = groups.len() == file.parquet().num_row_groups();
+            let kind = build_kind.clone().filter(|_| whole && indexable(&file));
             tokio::spawn(async move {
                 let mut samples = Vec::new();
+                let mut all: Option<Vec<u128>> = kind
+                    .as_ref()
+                    .map(|_| Vec::with_capacity(file.rows() as usize));
                 for_each_batch(&store, &file, &columns, Some(groups), |batch| {
                     let cols = rowhash::select(batch, &columns)?;
                     for (row, h) in rowhash::hash_rows(&cols)?.into_iter().enumerate() {
+                        if let Some(all) = all.as_mut() {
+                            all.push(h);
+                        }
                         if !slice.keeps(h) {
                             continue;
                         }
@@ -407,14 +460,140 @@ async fn probe(
                     Ok(true)
                 })
                 .await?;
-                Ok::<_, QueryError>(samples)
+                let mut built = false;
+                if let (Some(kind), Some(mut all)) = (kind, all) {
+                    all.sort_unstable();
+                    // An index that cannot be stored only costs the next check a decode.
+                    built = store
+                        .engine()
+                        .put_file_index(
+                            store.repo(),
+                            &file.file.entry.address,
+                            &kind,
+                            &encode_index(&all),
+                        )
+                        .await
+                        .is_ok();
+                }
+                Ok::<_, QueryError>((samples, built))
             })
         })
         .buffer_unordered(workers())
         .map(|joined| joined.map_err(|e| QueryError::Internal(e.to_string()))?)
         .try_collect()
         .await?;
-    Ok(samples.into_iter().flatten().take(want).collect())
+    let built = results.iter().filter(|(_, b)| *b).count() as u64;
+    let samples = results
+        .into_iter()
+        .flat_map(|(s, _)| s)
+        .take(want)
+        .collect();
+    Ok((samples, built))
+}
+
+/// Probe destination files through their row-hash indexes: no row is decoded, but for the
+/// samples shown (read back from the file that has them).
+async fn probe_indexed(
+    store: &RefStore,
+    indexed: &[(OpenFile, Arc<Vec<u128>>)],
+    columns: &[String],
+    table: &HashTable,
+    marks: &[AtomicU64],
+    slice: Slice,
+    want: usize,
+) -> Result<Vec<SampleRow>> {
+    let mut to_show: Vec<(usize, u128)> = Vec::new();
+    for (i, (_, hashes)) in indexed.iter().enumerate() {
+        for h in hashes.iter() {
+            if !slice.keeps(*h) {
+                continue;
+            }
+            if let Some(at) = table.find(*h) {
+                marks[at / 64].fetch_or(1 << (at % 64), Ordering::Relaxed);
+                if to_show.len() < want {
+                    to_show.push((i, *h));
+                }
+            }
+        }
+    }
+    let mut samples = Vec::new();
+    for (i, (file, _)) in indexed.iter().enumerate() {
+        let wanted: Vec<u128> = to_show
+            .iter()
+            .filter(|(f, _)| *f == i)
+            .map(|(_, h)| *h)
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        for row in render_hashes(store, std::slice::from_ref(file), columns, &wanted).await? {
+            samples.push(SampleRow {
+                row,
+                found_in: file.file.path.clone(),
+            });
+        }
+    }
+    Ok(samples)
+}
+
+/// The largest file (in rows) whose index a check builds as it reads it.
+const MAX_INDEXED_ROWS: u64 = 8 << 20;
+
+/// Which index of a file serves these columns (the hash covers exactly them, in order).
+fn index_kind(columns: &[String]) -> String {
+    format!("rowhash-v1:{}", columns.join("\u{1f}"))
+}
+
+/// Whether a file may have an index: one stored object of our own (not assembled from
+/// parts, not an imported source that could change under it), not too large.
+fn indexable(file: &OpenFile) -> bool {
+    let address = &file.file.entry.address;
+    !address.is_empty() && !address.contains("://") && file.rows() <= MAX_INDEXED_ROWS
+}
+
+/// A sorted run of row hashes: a format byte, then 16 bytes per hash, little-endian.
+fn encode_index(hashes: &[u128]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + hashes.len() * 16);
+    out.push(1);
+    for h in hashes {
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+    out
+}
+
+fn decode_index(bytes: &[u8]) -> Option<Vec<u128>> {
+    let (&1, body) = bytes.split_first()? else {
+        return None;
+    };
+    if body.len() % 16 != 0 {
+        return None;
+    }
+    Some(
+        body.chunks_exact(16)
+            .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
+            .collect(),
+    )
+}
+
+/// A destination file's row-hash index for `kind`, if one was built and matches the file's
+/// row count (anything else is ignored and rebuilt).
+async fn load_index(
+    store: &RefStore,
+    file: &OpenFile,
+    kind: &str,
+) -> Result<Option<Arc<Vec<u128>>>> {
+    if !indexable(file) {
+        return Ok(None);
+    }
+    let bytes = store
+        .engine()
+        .file_index(store.repo(), &file.file.entry.address, kind)
+        .await?;
+    Ok(bytes
+        .as_deref()
+        .and_then(decode_index)
+        .filter(|h| h.len() as u64 == file.rows())
+        .map(Arc::new))
 }
 
 /// One row of `batch` (the `columns`) as a JSON object.

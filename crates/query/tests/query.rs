@@ -652,3 +652,128 @@ async fn a_broken_action_file_refuses_the_merge() {
         e.message()
     );
 }
+
+/// Rows with the given ids (spread over the whole range, as random keys are), and a text.
+fn keyed(ids: Vec<i64>) -> RecordBatch {
+    let text: StringArray = ids.iter().map(|i| Some(format!("row {i}"))).collect();
+    RecordBatch::try_from_iter(vec![
+        ("id", Arc::new(Int64Array::from(ids)) as ArrayRef),
+        ("text", Arc::new(text) as ArrayRef),
+    ])
+    .unwrap()
+}
+
+#[tokio::test]
+async fn random_keys_are_checked_through_row_hash_indexes_after_the_first_check() {
+    let lake = lake().await;
+    // Four files whose ids interleave: statistics cannot tell any row group apart.
+    for f in 0..4i64 {
+        let ids = (0..1000i64).map(|i| i * 4 + f).collect();
+        lake.put(
+            "main",
+            &format!("t/part-{f}.parquet"),
+            parquet(&keyed(ids), 250),
+        )
+        .await;
+    }
+    lake.commit("main").await;
+    lake.branch("change").await;
+    // 10 rows main has, 90 it has not, spread over the same range.
+    let ids = (0..100i64)
+        .map(|i| if i < 10 { i * 37 } else { 10_000 + i * 41 })
+        .collect();
+    lake.put("change", "t/new.parquet", parquet(&keyed(ids), 50))
+        .await;
+    let options = CompareOptions {
+        prefix: "t".into(),
+        find_duplicates: true,
+        ..Default::default()
+    };
+    let cold = sluice_query::compare(&lake.engine, "lake", "main", "change", &options)
+        .await
+        .unwrap()
+        .duplicates;
+    assert_eq!(cold.duplicate_rows, 10, "{cold:?}");
+    assert_eq!(cold.destination_row_groups_read, 16, "{cold:?}");
+    assert_eq!((cold.indexes_built, cold.destination_files_indexed), (4, 0));
+
+    let warm = sluice_query::compare(&lake.engine, "lake", "main", "change", &options)
+        .await
+        .unwrap()
+        .duplicates;
+    assert_eq!(warm.duplicate_rows, 10, "{warm:?}");
+    assert_eq!(warm.destination_row_groups_read, 0, "{warm:?}");
+    assert_eq!(warm.destination_row_groups_indexed, 16);
+    assert_eq!(warm.destination_files_indexed, 4);
+    assert_eq!(warm.index_bytes_read, 4000 * 16);
+    assert_eq!(warm.indexes_built, 0);
+    assert_eq!(warm.samples.len(), 5);
+    for s in &warm.samples {
+        let id = s.row["id"].as_i64().unwrap();
+        assert!(id % 37 == 0 && id < 370, "{s:?}");
+        assert_eq!(s.found_in, format!("t/part-{}.parquet", id % 4));
+    }
+    // Within-change repeats still count, through the index as without it.
+    lake.put(
+        "change",
+        "t/again.parquet",
+        parquet(&keyed(vec![10_410, 10_451]), 50),
+    )
+    .await;
+    let warm = sluice_query::compare(&lake.engine, "lake", "main", "change", &options)
+        .await
+        .unwrap()
+        .duplicates;
+    assert_eq!(warm.duplicate_rows, 12, "{warm:?}");
+
+    // Garbage collection takes a collected file's index with it.
+    let entry = lake
+        .engine
+        .stat_object("lake", "main", "t/part-0.parquet")
+        .await
+        .unwrap();
+    let kind = "rowhash-v1:id\u{1f}text";
+    assert!(
+        lake.engine
+            .file_index("lake", &entry.address, kind)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    lake.engine
+        .delete_object("lake", "main", "t/part-0.parquet")
+        .await
+        .unwrap();
+    lake.commit("main").await;
+    lake.engine.delete_branch("lake", "change").await.unwrap();
+    // Only the latest commit keeps objects: history goes with retention of 0 days.
+    lake.engine
+        .set_retention_rules(
+            "lake",
+            &sluice_meta::RetentionRules {
+                default_retention_days: 0,
+                branches: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let gc = lake
+        .engine
+        .collect_garbage(
+            "lake",
+            &sluice_meta::GcOptions {
+                grace: std::time::Duration::ZERO,
+                dry_run: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(gc.deleted >= 1, "{gc:?}");
+    assert!(
+        lake.engine
+            .file_index("lake", &entry.address, kind)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
