@@ -81,7 +81,8 @@ pub struct DuplicateReport {
     pub destination_files_indexed: u64,
     /// Bytes of row-hash indexes read.
     pub index_bytes_read: u64,
-    /// Row-hash indexes built by this check (for files it decoded whole).
+    /// Row-hash indexes this check left to be built (for files it decoded whole); they are
+    /// sorted and stored in the background once it has answered.
     pub indexes_built: u64,
     /// Passes over the data (more than one when the change exceeds the memory budget).
     pub passes: u64,
@@ -193,19 +194,20 @@ pub async fn find_duplicates(
             dest_plan.push((file, keep));
         }
     }
-    // Files with a row-hash index are probed through it; the rest are decoded.
+    // Files with a row-hash index are probed through it; the rest are decoded. Indexes
+    // are held one at a time (here and in each pass), so memory does not grow with the
+    // destination.
     let kind = index_kind(&columns);
-    let mut indexed: Vec<(OpenFile, Arc<Vec<u128>>)> = Vec::new();
+    let mut indexed: Vec<OpenFile> = Vec::new();
     let mut to_read: Vec<(OpenFile, Vec<usize>)> = Vec::new();
     for (file, groups) in dest_plan {
-        match load_index(destination, &file, &kind).await? {
-            Some(hashes) => {
+        match has_index(destination, &file, &kind).await? {
+            true => {
                 report.destination_row_groups_indexed += groups.len() as u64;
                 report.destination_files_indexed += 1;
-                report.index_bytes_read += hashes.len() as u64 * 16;
-                indexed.push((file, hashes));
+                indexed.push(file);
             }
-            None => {
+            false => {
                 report.destination_row_groups_read += groups.len() as u64;
                 to_read.push((file, groups));
             }
@@ -244,9 +246,10 @@ pub async fn find_duplicates(
         report.samples.extend(samples);
         report.indexes_built += built;
         let want_samples = options.sample_limit.saturating_sub(report.samples.len());
-        let samples = probe_indexed(
+        let (samples, index_bytes) = probe_indexed(
             destination,
             &indexed,
+            &kind,
             &columns,
             &table,
             &marks,
@@ -255,6 +258,7 @@ pub async fn find_duplicates(
         )
         .await?;
         report.samples.extend(samples);
+        report.index_bytes_read += index_bytes;
         // Count: a run of equal hashes is all duplicates if the destination has the row,
         // else all but its first.
         let hashes = &table.hashes;
@@ -461,19 +465,24 @@ async fn probe(
                 })
                 .await?;
                 let mut built = false;
-                if let (Some(kind), Some(mut all)) = (kind, all) {
-                    all.sort_unstable();
-                    // An index that cannot be stored only costs the next check a decode.
-                    built = store
-                        .engine()
-                        .put_file_index(
-                            store.repo(),
-                            &file.file.entry.address,
-                            &kind,
-                            &encode_index(&all),
-                        )
-                        .await
-                        .is_ok();
+                if let (Some(kind), Some(all)) = (kind, all) {
+                    // Sorted and stored after the check has answered, off its path: the
+                    // first check costs what it did without indexes. One that cannot be
+                    // stored only costs the next check a decode.
+                    built = true;
+                    let (engine, repo) = (store.engine().clone(), store.repo().to_string());
+                    let address = file.file.entry.address.clone();
+                    tokio::spawn(async move {
+                        let encoded = tokio::task::spawn_blocking(move || {
+                            let mut all = all;
+                            all.sort_unstable();
+                            encode_index(&all)
+                        })
+                        .await;
+                        if let Ok(bytes) = encoded {
+                            let _ = engine.put_file_index(&repo, &address, &kind, &bytes).await;
+                        }
+                    });
                 }
                 Ok::<_, QueryError>((samples, built))
             })
@@ -491,19 +500,41 @@ async fn probe(
     Ok((samples, built))
 }
 
-/// Probe destination files through their row-hash indexes: no row is decoded, but for the
-/// samples shown (read back from the file that has them).
+/// Probe destination files through their row-hash indexes, one index in memory at a time:
+/// no row is decoded, but for the samples shown (read back from the file that has them).
+/// Returns the samples and the index bytes read.
+#[allow(clippy::too_many_arguments)]
 async fn probe_indexed(
     store: &RefStore,
-    indexed: &[(OpenFile, Arc<Vec<u128>>)],
-    columns: &[String],
-    table: &HashTable,
-    marks: &[AtomicU64],
+    indexed: &[OpenFile],
+    kind: &str,
+    columns: &Arc<Vec<String>>,
+    table: &Arc<HashTable>,
+    marks: &Arc<Vec<AtomicU64>>,
     slice: Slice,
     want: usize,
-) -> Result<Vec<SampleRow>> {
+) -> Result<(Vec<SampleRow>, u64)> {
     let mut to_show: Vec<(usize, u128)> = Vec::new();
-    for (i, (_, hashes)) in indexed.iter().enumerate() {
+    let mut bytes = 0;
+    for (i, file) in indexed.iter().enumerate() {
+        let Some(hashes) = load_index(store, file, kind).await? else {
+            // Gone since the plan was made (it cannot be, short of a damaged record):
+            // decode the file instead.
+            let whole = (0..file.parquet().num_row_groups()).collect();
+            probe(
+                store,
+                &[(file.clone(), whole)],
+                columns,
+                table,
+                marks,
+                slice,
+                0,
+                None,
+            )
+            .await?;
+            continue;
+        };
+        bytes += hashes.len() as u64 * 16;
         for h in hashes.iter() {
             if !slice.keeps(*h) {
                 continue;
@@ -517,7 +548,7 @@ async fn probe_indexed(
         }
     }
     let mut samples = Vec::new();
-    for (i, (file, _)) in indexed.iter().enumerate() {
+    for (i, file) in indexed.iter().enumerate() {
         let wanted: Vec<u128> = to_show
             .iter()
             .filter(|(f, _)| *f == i)
@@ -533,7 +564,7 @@ async fn probe_indexed(
             });
         }
     }
-    Ok(samples)
+    Ok((samples, bytes))
 }
 
 /// The largest file (in rows) whose index a check builds as it reads it.
@@ -573,6 +604,19 @@ fn decode_index(bytes: &[u8]) -> Option<Vec<u128>> {
             .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
             .collect(),
     )
+}
+
+/// Whether a destination file has a well-formed row-hash index for `kind` (its size is
+/// checked; it is not decoded).
+async fn has_index(store: &RefStore, file: &OpenFile, kind: &str) -> Result<bool> {
+    if !indexable(file) {
+        return Ok(false);
+    }
+    let bytes = store
+        .engine()
+        .file_index(store.repo(), &file.file.entry.address, kind)
+        .await?;
+    Ok(bytes.is_some_and(|b| b.first() == Some(&1) && b.len() as u64 == 1 + 16 * file.rows()))
 }
 
 /// A destination file's row-hash index for `kind`, if one was built and matches the file's

@@ -696,6 +696,27 @@ async fn random_keys_are_checked_through_row_hash_indexes_after_the_first_check(
     assert_eq!(cold.duplicate_rows, 10, "{cold:?}");
     assert_eq!(cold.destination_row_groups_read, 16, "{cold:?}");
     assert_eq!((cold.indexes_built, cold.destination_files_indexed), (4, 0));
+    // The indexes are stored in the background, after the check answered.
+    let kind = "rowhash-v1:id\u{1f}text";
+    for f in 0..4 {
+        let entry = lake
+            .engine
+            .stat_object("lake", "main", &format!("t/part-{f}.parquet"))
+            .await
+            .unwrap();
+        for _ in 0..200 {
+            if lake
+                .engine
+                .file_index("lake", &entry.address, kind)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
 
     let warm = sluice_query::compare(&lake.engine, "lake", "main", "change", &options)
         .await
@@ -732,7 +753,6 @@ async fn random_keys_are_checked_through_row_hash_indexes_after_the_first_check(
         .stat_object("lake", "main", "t/part-0.parquet")
         .await
         .unwrap();
-    let kind = "rowhash-v1:id\u{1f}text";
     assert!(
         lake.engine
             .file_index("lake", &entry.address, kind)
