@@ -195,25 +195,8 @@ pub async fn find_duplicates(
         }
     }
     // Files with a row-hash index are probed through it; the rest are decoded. Indexes
-    // are held one at a time (here and in each pass), so memory does not grow with the
-    // destination.
+    // are held one at a time, so memory does not grow with the destination.
     let kind = index_kind(&columns);
-    let mut indexed: Vec<OpenFile> = Vec::new();
-    let mut to_read: Vec<(OpenFile, Vec<usize>)> = Vec::new();
-    for (file, groups) in dest_plan {
-        match has_index(destination, &file, &kind).await? {
-            true => {
-                report.destination_row_groups_indexed += groups.len() as u64;
-                report.destination_files_indexed += 1;
-                indexed.push(file);
-            }
-            false => {
-                report.destination_row_groups_read += groups.len() as u64;
-                to_read.push((file, groups));
-            }
-        }
-    }
-    let dest_plan = to_read;
 
     let hashed_rows: u64 = to_hash.iter().map(OpenFile::rows).sum();
     let budget = options.memory_budget_rows.max(1) as u64;
@@ -232,9 +215,31 @@ pub async fn find_duplicates(
                 .collect(),
         );
         let want_samples = options.sample_limit.saturating_sub(report.samples.len());
-        let (samples, built) = probe(
+        let indexed = probe_indexed(
             destination,
             &dest_plan,
+            &kind,
+            &columns,
+            &table,
+            &marks,
+            slice,
+            want_samples,
+        )
+        .await?;
+        report.samples.extend(indexed.samples);
+        report.index_bytes_read += indexed.bytes;
+        if pass == 0 {
+            let groups = |plan: &[(OpenFile, Vec<usize>)]| -> u64 {
+                plan.iter().map(|(_, g)| g.len() as u64).sum()
+            };
+            report.destination_row_groups_read = groups(&indexed.to_decode);
+            report.destination_row_groups_indexed = groups(&dest_plan) - groups(&indexed.to_decode);
+            report.destination_files_indexed = indexed.files;
+        }
+        let want_samples = options.sample_limit.saturating_sub(report.samples.len());
+        let (samples, built) = probe(
+            destination,
+            &indexed.to_decode,
             &columns,
             &table,
             &marks,
@@ -245,20 +250,6 @@ pub async fn find_duplicates(
         .await?;
         report.samples.extend(samples);
         report.indexes_built += built;
-        let want_samples = options.sample_limit.saturating_sub(report.samples.len());
-        let (samples, index_bytes) = probe_indexed(
-            destination,
-            &indexed,
-            &kind,
-            &columns,
-            &table,
-            &marks,
-            slice,
-            want_samples,
-        )
-        .await?;
-        report.samples.extend(samples);
-        report.index_bytes_read += index_bytes;
         // Count: a run of equal hashes is all duplicates if the destination has the row,
         // else all but its first.
         let hashes = &table.hashes;
@@ -500,40 +491,39 @@ async fn probe(
     Ok((samples, built))
 }
 
-/// Probe destination files through their row-hash indexes, one index in memory at a time:
-/// no row is decoded, but for the samples shown (read back from the file that has them).
-/// Returns the samples and the index bytes read.
+/// What probing through indexes did: samples, index bytes read, how many files had an
+/// index, and the planned files that have none (to be decoded).
+struct IndexedProbe {
+    samples: Vec<SampleRow>,
+    bytes: u64,
+    files: u64,
+    to_decode: Vec<(OpenFile, Vec<usize>)>,
+}
+
+/// Probe the planned destination files that have a row-hash index through it, one index in
+/// memory at a time: no row is decoded, but for the samples shown (read back from the file
+/// that has them). The files without one come back to be decoded.
 #[allow(clippy::too_many_arguments)]
 async fn probe_indexed(
     store: &RefStore,
-    indexed: &[OpenFile],
+    plan: &[(OpenFile, Vec<usize>)],
     kind: &str,
-    columns: &Arc<Vec<String>>,
-    table: &Arc<HashTable>,
-    marks: &Arc<Vec<AtomicU64>>,
+    columns: &[String],
+    table: &HashTable,
+    marks: &[AtomicU64],
     slice: Slice,
     want: usize,
-) -> Result<(Vec<SampleRow>, u64)> {
+) -> Result<IndexedProbe> {
     let mut to_show: Vec<(usize, u128)> = Vec::new();
-    let mut bytes = 0;
-    for (i, file) in indexed.iter().enumerate() {
+    let mut indexed: Vec<&OpenFile> = Vec::new();
+    let (mut bytes, mut to_decode) = (0, Vec::new());
+    for (file, groups) in plan {
         let Some(hashes) = load_index(store, file, kind).await? else {
-            // Gone since the plan was made (it cannot be, short of a damaged record):
-            // decode the file instead.
-            let whole = (0..file.parquet().num_row_groups()).collect();
-            probe(
-                store,
-                &[(file.clone(), whole)],
-                columns,
-                table,
-                marks,
-                slice,
-                0,
-                None,
-            )
-            .await?;
+            to_decode.push((file.clone(), groups.clone()));
             continue;
         };
+        let i = indexed.len();
+        indexed.push(file);
         bytes += hashes.len() as u64 * 16;
         for h in hashes.iter() {
             if !slice.keeps(*h) {
@@ -548,7 +538,7 @@ async fn probe_indexed(
         }
     }
     let mut samples = Vec::new();
-    for (i, file) in indexed.iter().enumerate() {
+    for (i, file) in indexed.iter().copied().enumerate() {
         let wanted: Vec<u128> = to_show
             .iter()
             .filter(|(f, _)| *f == i)
@@ -564,7 +554,12 @@ async fn probe_indexed(
             });
         }
     }
-    Ok((samples, bytes))
+    Ok(IndexedProbe {
+        samples,
+        bytes,
+        files: indexed.len() as u64,
+        to_decode,
+    })
 }
 
 /// The largest file (in rows) whose index a check builds as it reads it.
@@ -604,19 +599,6 @@ fn decode_index(bytes: &[u8]) -> Option<Vec<u128>> {
             .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
             .collect(),
     )
-}
-
-/// Whether a destination file has a well-formed row-hash index for `kind` (its size is
-/// checked; it is not decoded).
-async fn has_index(store: &RefStore, file: &OpenFile, kind: &str) -> Result<bool> {
-    if !indexable(file) {
-        return Ok(false);
-    }
-    let bytes = store
-        .engine()
-        .file_index(store.repo(), &file.file.entry.address, kind)
-        .await?;
-    Ok(bytes.is_some_and(|b| b.first() == Some(&1) && b.len() as u64 == 1 + 16 * file.rows()))
 }
 
 /// A destination file's row-hash index for `kind`, if one was built and matches the file's
