@@ -6,26 +6,15 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use http_body_util::BodyExt;
 use sluice_meta::GcOptions;
 
-use super::{Answer, ApiError, Call, Reply, read_json, reply};
+use super::{Answer, ApiError, Call, Reply, read_json, read_optional_json, reply};
 use crate::api::{GarbageCollectionRules, GcRequest, GcResult};
 
 pub(super) async fn gc(call: Call) -> Answer {
     let repo = call.param("repo");
     let query_dry_run = call.query.flag("dry_run")?;
-    let body = http_body_util::Limited::new(call.req.into_body(), 64 * 1024)
-        .collect()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")))?
-        .to_bytes();
-    let mut request: GcRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        GcRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))?
-    };
+    let mut request: GcRequest = read_optional_json(call.req).await?;
     if let Some(d) = query_dry_run {
         request.dry_run = d;
     }

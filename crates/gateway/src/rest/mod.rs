@@ -27,7 +27,7 @@ use crate::credentials::KeyPair;
 const OPENAPI: &str = include_str!("openapi.json");
 
 /// The largest JSON body the API reads.
-pub(crate) const MAX_BODY: usize = 1024 * 1024;
+const MAX_BODY: usize = 1024 * 1024;
 
 /// An API failure: a status and a message.
 #[derive(Debug)]
@@ -95,14 +95,30 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response<s3s::Bod
 pub(crate) async fn read_json<T: for<'de> Deserialize<'de>>(
     req: Request<hyper::body::Incoming>,
 ) -> Result<T, ApiError> {
-    let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY);
-    let bytes: Bytes = limited
+    let bytes = read_body(req).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))
+}
+
+/// A JSON body that may be left out (lakeFS clients send none for a merge or a GC): empty
+/// is the default; anything else must parse.
+pub(crate) async fn read_optional_json<T: for<'de> Deserialize<'de> + Default>(
+    req: Request<hyper::body::Incoming>,
+) -> Result<T, ApiError> {
+    let bytes = read_body(req).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))
+}
+
+async fn read_body(req: Request<hyper::body::Incoming>) -> Result<Bytes, ApiError> {
+    Ok(http_body_util::Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")))?
-        .to_bytes();
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))
+        .to_bytes())
 }
 
 /// True when the request is for the REST API.

@@ -34,14 +34,19 @@ pub(super) async fn count(call: Call) -> Answer {
     reply(StatusCode::OK, report)
 }
 
-pub(super) async fn compare(call: Call) -> Answer {
-    let (repo, left, right) = (call.param("repo"), call.param("left"), call.param("right"));
-    let key_columns = call.query.get("key_columns").map(|k| {
+/// The comma-separated `key_columns` parameter, if given.
+fn key_columns(call: &Call) -> Option<Vec<String>> {
+    call.query.get("key_columns").map(|k| {
         k.split(',')
             .map(|c| c.trim().to_string())
             .filter(|c| !c.is_empty())
             .collect()
-    });
+    })
+}
+
+pub(super) async fn compare(call: Call) -> Answer {
+    let (repo, left, right) = (call.param("repo"), call.param("left"), call.param("right"));
+    let key_columns = key_columns(&call);
     let options = CompareOptions {
         prefix: call.query.get("prefix").unwrap_or("").to_string(),
         find_duplicates: flag(&call, "duplicates", true)?,
@@ -60,16 +65,7 @@ const DEFAULT_ROW_SAMPLES: usize = 20;
 
 pub(super) async fn row_diff(call: Call) -> Answer {
     let (repo, left, right) = (call.param("repo"), call.param("left"), call.param("right"));
-    let key_columns = call
-        .query
-        .get("key_columns")
-        .map(|k| {
-            k.split(',')
-                .map(|c| c.trim().to_string())
-                .filter(|c| !c.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    let key_columns = key_columns(&call).unwrap_or_default();
     let samples = match call.query.get("samples") {
         None => DEFAULT_ROW_SAMPLES,
         Some(s) => s

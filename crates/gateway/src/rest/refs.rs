@@ -373,19 +373,7 @@ pub(super) async fn merge_base(call: Call) -> Answer {
 /// that is not a merge is refused rather than ignored.
 pub(super) async fn merge_request(call: Call) -> Result<MergeRequest, ApiError> {
     let committer = call.committer.clone();
-    let bytes = http_body_util::BodyExt::collect(http_body_util::Limited::new(
-        call.req.into_body(),
-        super::MAX_BODY,
-    ))
-    .await
-    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")))?
-    .to_bytes();
-    let body: Merge = if bytes.iter().all(u8::is_ascii_whitespace) {
-        Merge::default()
-    } else {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))?
-    };
+    let body: Merge = super::read_optional_json(call.req).await?;
     Ok(MergeRequest {
         message: body.message,
         committer,
