@@ -50,9 +50,9 @@ async function expectText(locator, text, what) {
   if (!got.includes(text)) throw new Error(`${what}: expected ${JSON.stringify(text)} in ${JSON.stringify(got.slice(0, 2000))}`);
 }
 
-async function flashError(page, what) {
+async function flashError(page, what, timeout = 15000) {
   const f = page.locator(".flash.error");
-  await f.waitFor({ timeout: 15000 }).catch(() => {
+  await f.waitFor({ timeout }).catch(() => {
     throw new Error(`${what}: no error message on the page`);
   });
   const text = (await f.innerText()).replace(/\s+/g, " ");
@@ -147,7 +147,8 @@ async function phase2(page) {
   await snap(page, "compare");
 
   await page.getByRole("button", { name: "Merge", exact: true }).click();
-  const refusal = await flashError(page, "merge");
+  // A slow check leads through the merge's progress page, which reloads until the refusal.
+  const refusal = await flashError(page, "merge", 300000);
   for (const words of ["refused", "duplicate"]) {
     if (!refusal.toLowerCase().includes(words)) throw new Error(`the refusal does not say ${words}: ${refusal}`);
   }

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 pub mod credentials;
+pub mod merge_tasks;
 mod request;
 pub mod rest;
 pub mod s3;

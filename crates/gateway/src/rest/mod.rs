@@ -49,6 +49,18 @@ impl ApiError {
     }
 }
 
+/// A failed merge as an async merge's status reports it: the status and the error body the
+/// synchronous merge would have answered.
+pub(crate) fn merge_failure(e: Error) -> crate::api::MergeAsyncError {
+    let error = ApiError::from(e);
+    crate::api::MergeAsyncError {
+        status_code: error.status.as_u16(),
+        message: error.body.message,
+        conflicts: error.body.conflicts,
+        report: error.body.report,
+    }
+}
+
 /// The HTTP status of an error kind, lakeFS's where lakeFS has one.
 fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {

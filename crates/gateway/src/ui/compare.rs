@@ -4,6 +4,8 @@
 //! rows added and removed, duplicates with samples, schema differences. "Merge" with a
 //! strategy; a refusal shows the gate's report.
 
+use std::time::{Duration, Instant};
+
 use http::StatusCode;
 use maud::{Markup, html};
 use serde_json::Value;
@@ -16,7 +18,9 @@ use super::form::{Form, repo_url};
 use super::layout::{RepoNav, Tab, count, csrf, page, short, size};
 use super::objects::{ref_choices, ref_datalist};
 use super::preview::rows_table;
+use super::session::Flash;
 use super::{Ctx, Outcome, Reply, UiError, html};
+use crate::merge_tasks::{self, MergeTask};
 
 /// Changed paths shown.
 const CHANGES: usize = 1000;
@@ -314,21 +318,118 @@ pub(crate) async fn merge(ctx: &Ctx, repo: &str, form: &Form) -> Outcome {
         strategy,
         ..MergeRequest::default()
     };
-    match ctx.engine.merge(repo, &source, &dest, request).await {
-        Ok((id, _)) => (
-            back,
-            Ok(format!(
-                "Merged {source} into {dest}: commit {}.",
-                short(&id)
-            )),
-        ),
-        Err(e) => {
-            let mut e = UiError::from(e);
-            e.message = format!(
-                "The merge of {source} into {dest} was refused: {}",
-                e.message
-            );
-            (back, Err(e))
+    // The merge runs in the background, so that a long pre-merge check holds no request:
+    // a quick one is answered here, a slow one is followed on its progress page.
+    let id = match merge_tasks::start(&ctx.engine, repo, &source, &dest, request).await {
+        Ok(id) => id,
+        Err(e) => return (back, Err(refused(&source, &dest, e.into()))),
+    };
+    let waited = Instant::now();
+    loop {
+        match merge_tasks::state(&ctx.engine, repo, &id).await {
+            Ok(Some(task)) if task.completed => return (back, outcome_of(&task)),
+            Ok(_) if waited.elapsed() < MERGE_WAIT => tokio::time::sleep(MERGE_POLL).await,
+            Ok(_) => {
+                return (
+                    repo_url(repo, &format!("merges/{id}"), &[]),
+                    Ok(format!(
+                        "Merging {source} into {dest}: the pre-merge checks are running."
+                    )),
+                );
+            }
+            Err(e) => return (back, Err(e.into())),
         }
     }
+}
+
+/// How long the merge form waits for a merge before showing its progress page instead.
+const MERGE_WAIT: Duration = Duration::from_secs(3);
+/// How often the form looks at the merge meanwhile.
+const MERGE_POLL: Duration = Duration::from_millis(100);
+/// How often the progress page reloads itself.
+const PROGRESS_REFRESH_SECONDS: u32 = 1;
+
+fn refused(source: &str, dest: &str, mut e: UiError) -> UiError {
+    e.message = format!(
+        "The merge of {source} into {dest} was refused: {}",
+        e.message
+    );
+    e
+}
+
+/// What a finished merge task tells the compare page.
+fn outcome_of(task: &MergeTask) -> Result<String, UiError> {
+    let (source, dest) = (&task.source, &task.destination);
+    match (&task.result, &task.error) {
+        (Some(merged), _) => Ok(format!(
+            "Merged {source} into {dest}: commit {}.",
+            short(&merged.reference)
+        )),
+        (None, Some(e)) => {
+            let report = e.report.clone().or_else(|| {
+                e.conflicts
+                    .as_ref()
+                    .map(|paths| serde_json::json!({ "conflicts": paths }))
+            });
+            let status =
+                StatusCode::from_u16(e.status_code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Err(refused(
+                source,
+                dest,
+                UiError {
+                    status,
+                    message: e.message.clone(),
+                    report,
+                },
+            ))
+        }
+        (None, None) => Err(UiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("The merge of {source} into {dest} ended without an outcome."),
+        )),
+    }
+}
+
+/// `/ui/repositories/{repo}/merges/{id}`: a running merge, reloading itself until it ends;
+/// then the compare page it was started from, with the outcome.
+pub(crate) async fn progress(ctx: &Ctx, repo: &str, id: &str) -> Result<Reply, UiError> {
+    let task = merge_tasks::state(&ctx.engine, repo, id)
+        .await?
+        .ok_or_else(UiError::not_found)?;
+    let (source, dest) = (task.source.as_str(), task.destination.as_str());
+    if task.completed {
+        let back = repo_url(repo, "compare", &[("ref", dest), ("compare", source)]);
+        let flash = match outcome_of(&task) {
+            Ok(message) => Flash::ok(message),
+            Err(e) => e.flash(),
+        };
+        ctx.sessions.set_flash(&ctx.session.id, flash).await;
+        return Ok(super::redirect(&back));
+    }
+    let r = ctx.engine.repository(repo).await?;
+    let nav = RepoNav {
+        repo,
+        tab: Tab::Compare,
+        reference: source,
+        default_branch: &r.default_branch,
+    };
+    let body = html! {
+        // Reloads until the merge ends; the page then leads back to the comparison.
+        meta http-equiv="refresh" content=(PROGRESS_REFRESH_SECONDS);
+        section.merge-progress {
+            h2 { "Merging " code { (source) } " into " code { (dest) } }
+            p { "The pre-merge checks of " code { (dest) } " are running. This page follows them and shows the outcome when they end; you may leave it, the merge goes on." }
+            p.hint { "Task " code { (id) } }
+        }
+    };
+    Ok(html(
+        StatusCode::OK,
+        page(
+            &format!("Merging in {repo}"),
+            Some(&ctx.session),
+            Some(&nav),
+            ctx.flash.as_ref(),
+            body,
+        ),
+    ))
 }

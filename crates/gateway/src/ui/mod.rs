@@ -304,6 +304,7 @@ async fn get(ctx: &Ctx, segs: &[&str]) -> Result<Reply, UiError> {
         ["repositories", repo, "commits"] => commits::page_of(ctx, repo).await,
         ["repositories", repo, "commits", id] => commits::commit_page(ctx, repo, id).await,
         ["repositories", repo, "compare"] => compare::page_of(ctx, repo).await,
+        ["repositories", repo, "merges", id] => compare::progress(ctx, repo, id).await,
         ["repositories", repo, "actions"] => actions::page_of(ctx, repo).await,
         ["repositories", repo, "actions", run] => actions::run_page(ctx, repo, run).await,
         _ => Err(UiError::not_found()),

@@ -588,3 +588,83 @@ async fn reset_to_a_commit_and_reset_one_folder() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn merges_run_in_the_background_and_a_slow_one_has_a_progress_page() {
+    use crate::api::MergeAsyncError;
+    use crate::merge_tasks::MergeTask;
+    use sluice_meta::kv::KvExt;
+
+    let f = Fixture::new();
+    f.lake().await;
+    let (cookie, csrf) = f.sign_in().await;
+    f.put("main", "a.txt", b"a").await;
+    let request = sluice_meta::CommitRequest::new("first", "t");
+    f.engine.commit("lake", "main", request).await.unwrap();
+    f.engine.create_branch("lake", "dev", "main").await.unwrap();
+    f.put("dev", "b.txt", b"b").await;
+    let request = sluice_meta::CommitRequest::new("second", "t");
+    f.engine.commit("lake", "dev", request).await.unwrap();
+
+    // A quick merge is answered on the compare page, as a synchronous one was.
+    let a = f
+        .post(
+            "/ui/repositories/lake/merge",
+            Some(&cookie),
+            &format!("csrf={csrf}&ref=main&compare=dev"),
+        )
+        .await;
+    let page = follow(&f, &a, &cookie).await;
+    assert!(page.contains("Merged dev into main"), "{page}");
+    assert!(f.engine.stat_object("lake", "main", "b.txt").await.is_ok());
+
+    // A merge still running: its page reloads itself and says what runs.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut task = MergeTask {
+        source: "dev".into(),
+        destination: "main".into(),
+        completed: false,
+        update_ms: now,
+        result: None,
+        error: None,
+    };
+    let store = |task: &MergeTask| {
+        let bytes = serde_json::to_vec(task).unwrap();
+        let kv = f.engine.kv().clone();
+        async move { kv.put(b"v/lake/t1", &bytes).await.unwrap() }
+    };
+    store(&task).await;
+    let running = f.get("/ui/repositories/lake/merges/t1", &cookie).await;
+    assert_eq!(running.status, StatusCode::OK);
+    assert!(
+        running.body.contains("http-equiv=\"refresh\""),
+        "{}",
+        running.body
+    );
+    assert!(running.body.contains("are running"), "{}", running.body);
+
+    // Once refused, the page leads back to the comparison with the refusal and its report.
+    task.completed = true;
+    task.error = Some(MergeAsyncError {
+        status_code: 412,
+        message: "pre-merge check no_dupes failed".into(),
+        conflicts: None,
+        report: Some(serde_json::json!({"failed_checks": ["no_dupes"]})),
+    });
+    store(&task).await;
+    let done = f.get("/ui/repositories/lake/merges/t1", &cookie).await;
+    let page = follow(&f, &done, &cookie).await;
+    assert!(
+        page.contains("The merge of dev into main was refused: pre-merge check no_dupes failed"),
+        "{page}"
+    );
+    assert_eq!(
+        f.get("/ui/repositories/lake/merges/nope", &cookie)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
