@@ -7,6 +7,7 @@ running, and backends unreachable at start.
 """
 
 import concurrent.futures
+import json
 import os
 import random
 import signal
@@ -18,7 +19,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Cluster, Sluice, sluice_binary
+from conftest import ACCESS_KEY, SECRET_KEY, Cluster, Sluice, sluice_binary
 from services import Relay
 
 pytestmark = pytest.mark.client("scale-out")
@@ -52,6 +53,13 @@ def test_writes_through_one_are_read_through_the_other_at_once(pair, s3_server):
     repo = new_repo(a)
     info = b.api("GET", f"/repositories/{repo}").json()
     assert info["storage_namespace"] == f"s3://{pair.bucket}/repos/{repo}", info
+    # The CLI's default namespace is the server's too.
+    env = dict(os.environ, SLUICE_ENDPOINT=a.endpoint, SLUICE_ACCESS_KEY_ID=ACCESS_KEY,
+               SLUICE_SECRET_ACCESS_KEY=SECRET_KEY)
+    made = subprocess.run([sluice_binary(), "repo", "create", f"sluice://{repo}-cli", "--json"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["storage_namespace"] == f"s3://{pair.bucket}/repos/{repo}-cli", made.stdout
 
     sizes = [10, 40_000, 300_000]
     for i in range(30):

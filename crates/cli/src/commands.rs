@@ -13,7 +13,7 @@ use serde_json::json;
 use sluice_gateway::api::{
     BranchCreation, BranchProtectionRule, Commit, CommitCreation, Diff, GcRequest, GcResult, List,
     Merge, MergeAsyncStatus, MergeResult, ObjectStats, Ref, Repository, RepositoryCreation,
-    ResetCreation, RevertCreation, TagCreation, TaskCreation,
+    ResetCreation, RevertCreation, StorageConfig, TagCreation, TaskCreation,
 };
 
 use crate::client::{Address, Api, ClientError, enc};
@@ -24,7 +24,8 @@ pub enum RepoCmd {
     Create {
         /// sluice://REPO
         repo: String,
-        /// Where its objects live [default: local://REPO]
+        /// Where its objects live [default: the server's default namespace prefix + REPO,
+        /// local://REPO unless the server is configured otherwise]
         #[arg(long)]
         storage_namespace: Option<String>,
         #[arg(long, default_value = "main")]
@@ -152,7 +153,16 @@ pub async fn repo(api: &Api, cmd: RepoCmd, json_out: bool) -> Result<(), ClientE
             default_branch,
         } => {
             let a = Address::parse(&repo)?;
-            let ns = storage_namespace.unwrap_or_else(|| format!("local://{}", a.repo));
+            let ns = match storage_namespace {
+                Some(ns) => ns,
+                // The server's default: its namespace prefix (local:// unless configured).
+                None => {
+                    let config: StorageConfig = api
+                        .json(api.request(Method::GET, "/config/storage"))
+                        .await?;
+                    format!("{}{}", config.default_namespace_prefix, a.repo)
+                }
+            };
             let v: Repository = api
                 .json(
                     api.request(Method::POST, "/repositories")
