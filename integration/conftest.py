@@ -218,7 +218,7 @@ def repo(sluice):
 # must fail the run, not drop out of it unseen. The terminal summary lists every client.
 CLIENTS = ["boto3", "awscli", "pyarrow", "s3fs", "rclone", "s3cmd", "spark", "lakefs sdk",
            "lakefs-spec", "sluice cli", "rest api", "sluice run", "notebook", "browser ui",
-           "scale-out"]
+           "scale-out", "deltalake"]
 
 
 def require_all() -> bool:

@@ -457,6 +457,16 @@ def test_row_diff_counts_added_removed_and_changed_rows(sluice, repo):
     assert {r["review_id"] for r in keyed["samples"]["removed"]} == {f"R{i}" for i in range(10)}
     assert keyed["schema"] == {"added": [], "removed": [], "changed": []}
 
+    # The compare report carries the same row diff of the change, beside its other figures.
+    c = cli(sluice, "compare", f"sluice://{repo}/main", f"sluice://{repo}/dev", "--prefix", "reviews",
+            "--key-columns", "review_id", "--rows", "--json")
+    assert c.returncode == 0, c.stderr
+    rows = json.loads(c.stdout)["rows"]
+    assert (rows["rows_added"], rows["rows_removed"], rows["rows_changed"]) == (55, 10, 10), rows
+    assert rows["column_changes"] == keyed["column_changes"]
+    c = cli(sluice, "compare", f"sluice://{repo}/main", f"sluice://{repo}/dev", "--prefix", "reviews", "--rows")
+    assert "65 rows added, 20 removed, 0 changed" in c.stdout, c.stdout
+
     # A column added on the right; the human form says it in a few lines.
     sluice.create_branch(repo, "wider")
     wider = reviews(2_000, 10).append_column("lang", pa.array(["en"] * 10))

@@ -2,9 +2,12 @@
 //! footer counting over 1,000 files; verify throughput beside DataFusion reading the same
 //! files from a local folder; the duplicate check on a 1% and a 100% change of a 10M-row
 //! table, with ascending keys and with random ones (cold, then warm through the row-hash
-//! indexes the cold check leaves). Peak memory per phase from the kernel's high-water
-//! mark, reset between phases. `--random-keys-only` writes the table and runs the
-//! random-key checks alone.
+//! indexes the cold check leaves); and the seed case (486,000 rows with random ids appended
+//! again, re-encoded) beside DuckDB's whole-row GROUP BY over the same two files. Peak
+//! memory per phase from the kernel's high-water mark, reset between phases.
+//! `--random-keys-only` writes the table and runs the random-key checks alone;
+//! `--seed-only` runs the seed case alone. DuckDB runs in a Python that has the `duckdb`
+//! package (`SLUICE_BENCH_PYTHON`, default `python3`).
 //!
 //! Run: `cargo run -p sluice-benchmarks --bin query-bench` (the dev profile: dependencies
 //! and sluice-query are optimised there, and a release build of DataFusion would take half
@@ -163,6 +166,10 @@ async fn main() {
         .create_repository(REPO, "local://bench", "main")
         .await
         .unwrap();
+    if args.iter().any(|a| a == "--seed-only") {
+        seed_case(&engine, dir.path()).await;
+        return;
+    }
 
     // 1. Footer counting over 1,000 files.
     for i in 0..1000 {
@@ -299,6 +306,7 @@ async fn main() {
         find_duplicates: true,
         duplicates: DuplicateOptions::default(),
         base: None,
+        rows: false,
     };
     reset_peak_rss();
     let small_base = rss_mib();
@@ -337,11 +345,164 @@ async fn main() {
         "random-key 1% check (warm) is {:.1}x faster than the 100% check (target >= 20x)",
         all_time.as_secs_f64() / random_warm.as_secs_f64()
     );
+
+    // 4. The seed case beside DuckDB.
+    seed_case(&engine, dir.path()).await;
 }
 
 /// The random-key phase: a 1% change whose keys are spread over the whole table (random keys), where
 /// statistics prune nothing. The first check decodes the destination and leaves row-hash indexes; the
 /// next ones probe those (once the background has stored them). Returns the warm time.
+/// Rows of the seed case.
+const SEED_ROWS: usize = 486_000;
+
+/// `n` distinct ids that look random: `i` times an odd constant is a bijection of u64.
+fn random_ids(n: usize) -> Vec<i64> {
+    (0..n as u64)
+        .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 1) as i64)
+        .collect()
+}
+
+/// The seed case: 486,000 rows with random ids on main; a branch appends the same rows
+/// again, re-encoded (other row groups and codec, so no file is byte-identical). Sluice's
+/// duplicate check (cold, then warm through the indexes) beside DuckDB counting duplicate
+/// rows with a whole-row GROUP BY over the same two files on local disk.
+async fn seed_case(engine: &Engine, dir: &std::path::Path) {
+    let ids = random_ids(SEED_ROWS);
+    let rows = rows_with_ids(&ids, "");
+    let encode = |codec: Compression, group: usize| {
+        let props = WriterProperties::builder()
+            .set_compression(codec)
+            .set_max_row_group_row_count(Some(group))
+            .build();
+        let mut out = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut out, rows.schema(), Some(props)).unwrap();
+        w.write(&rows).unwrap();
+        w.close().unwrap();
+        out
+    };
+    let seed = encode(Compression::SNAPPY, 128 * 1024);
+    let again = encode(Compression::ZSTD(Default::default()), 50_000);
+    let (seed_path, again_path) = (dir.join("seed.parquet"), dir.join("again.parquet"));
+    std::fs::write(&seed_path, &seed).unwrap();
+    std::fs::write(&again_path, &again).unwrap();
+    put(engine, "main", "seed/part-00000.parquet", seed).await;
+    commit(engine, "main").await;
+    engine
+        .create_branch(REPO, "seed-again", "main")
+        .await
+        .unwrap();
+    put(engine, "seed-again", "seed/part-00001.parquet", again).await;
+    commit(engine, "seed-again").await;
+
+    let options = CompareOptions {
+        prefix: "seed".into(),
+        find_duplicates: true,
+        duplicates: DuplicateOptions::default(),
+        base: None,
+        rows: false,
+    };
+    let mut times = Vec::new();
+    for round in 0..4 {
+        reset_peak_rss();
+        let t = Instant::now();
+        let r = sluice_query::compare(engine, REPO, "main", "seed-again", &options)
+            .await
+            .unwrap();
+        times.push(t.elapsed());
+        assert_eq!(r.duplicates.duplicate_rows as usize, SEED_ROWS);
+        println!(
+            "seed case, Sluice {}: {} ({} destination row groups decoded, {} by index, peak {:.0} MiB)",
+            if round == 0 { "cold" } else { "warm" },
+            secs(times[round]),
+            r.duplicates.destination_row_groups_read,
+            r.duplicates.destination_row_groups_indexed,
+            peak_rss_mib()
+        );
+        if round == 0 {
+            let entry = engine
+                .stat_object(REPO, "main", "seed/part-00000.parquet")
+                .await
+                .unwrap();
+            let kind = sluice_query::row_index::kind(&columns_of(&rows));
+            while !sluice_query::row_index::is_stored(engine, REPO, &entry.address, &kind)
+                .await
+                .unwrap()
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let (cold, warm) = (times[0], median(times[1..].to_vec()));
+    match duckdb_duplicates(&seed_path, &again_path) {
+        Ok((duplicates, took)) => {
+            assert_eq!(duplicates as usize, SEED_ROWS, "DuckDB's count");
+            println!(
+                "seed case: DuckDB GROUP BY ALL over both files {} (median of 3); Sluice cold {} ({:.2}x), warm {} ({:.2}x)",
+                secs(took),
+                secs(cold),
+                took.as_secs_f64() / cold.as_secs_f64(),
+                secs(warm),
+                took.as_secs_f64() / warm.as_secs_f64(),
+            );
+        }
+        Err(e) => println!(
+            "seed case: Sluice cold {}, warm {}; DuckDB not run: {e}",
+            secs(cold),
+            secs(warm)
+        ),
+    }
+}
+
+fn columns_of(batch: &RecordBatch) -> Vec<String> {
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
+}
+
+/// Duplicate rows in the two files by DuckDB (every row beyond the first of each group of
+/// equal rows), and the median time of three runs of the query, timed inside Python.
+fn duckdb_duplicates(a: &std::path::Path, b: &std::path::Path) -> Result<(u64, Duration), String> {
+    const SCRIPT: &str = r#"
+import sys, time, statistics, duckdb
+con = duckdb.connect()
+query = ("SELECT coalesce(sum(n - 1), 0) FROM (SELECT *, count(*) AS n "
+         "FROM read_parquet([?, ?]) GROUP BY ALL)")
+times, found = [], None
+for _ in range(3):
+    t = time.perf_counter()
+    found = con.execute(query, [sys.argv[1], sys.argv[2]]).fetchone()[0]
+    times.append(time.perf_counter() - t)
+print(found, statistics.median(times))
+"#;
+    let python = std::env::var("SLUICE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(a)
+        .arg(b)
+        .output()
+        .map_err(|e| format!("{python}: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "{python} with duckdb failed (pip install duckdb): {}",
+            err.lines().last().unwrap_or("")
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    let found = words.next().and_then(|w| w.parse().ok());
+    let took = words.next().and_then(|w| w.parse::<f64>().ok());
+    match (found, took) {
+        (Some(found), Some(took)) => Ok((found, Duration::from_secs_f64(took))),
+        _ => Err(format!("unexpected DuckDB output {text:?}")),
+    }
+}
+
 async fn random_keys(engine: &Engine, rows: usize, files: usize) -> Duration {
     engine
         .create_branch(REPO, "random-one-percent", "main")
@@ -360,6 +521,7 @@ async fn random_keys(engine: &Engine, rows: usize, files: usize) -> Duration {
         find_duplicates: true,
         duplicates: DuplicateOptions::default(),
         base: None,
+        rows: false,
     };
     let mut times = Vec::new();
     for round in 0..4 {
@@ -401,26 +563,22 @@ async fn random_keys(engine: &Engine, rows: usize, files: usize) -> Duration {
 /// Wait until every file of the large table has its row-hash index (stored in the
 /// background after the first check).
 async fn wait_for_indexes(engine: &Engine, files: usize) {
-    let kind = format!(
-        "rowhash-v1:{}",
-        [
-            "review_id",
-            "customer_id",
-            "star_rating",
-            "product_title",
-            "review_headline"
-        ]
-        .join("\u{1f}")
-    );
+    let columns = [
+        "review_id",
+        "customer_id",
+        "star_rating",
+        "product_title",
+        "review_headline",
+    ]
+    .map(str::to_string);
+    let kind = sluice_query::row_index::kind(&columns);
     let t = Instant::now();
     for f in 0..files {
         let path = format!("reviews/part-{f:05}.parquet");
         let entry = engine.stat_object(REPO, "main", &path).await.unwrap();
-        while engine
-            .file_index(REPO, &entry.address, &kind)
+        while !sluice_query::row_index::is_stored(engine, REPO, &entry.address, &kind)
             .await
             .unwrap()
-            .is_none()
         {
             assert!(
                 t.elapsed() < Duration::from_secs(300),

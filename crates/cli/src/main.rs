@@ -121,6 +121,9 @@ enum Command {
         /// Skip the duplicate search.
         #[arg(long)]
         no_duplicates: bool,
+        /// Also diff the change's rows: added, removed and (with --key-columns) changed.
+        #[arg(long)]
+        rows: bool,
     },
     /// Run SQL on sluice://REPO/REF: each folder of Parquet files is a table.
     Sql {
@@ -227,8 +230,15 @@ fn client_command(endpoint: &str, json: bool, command: Command) -> Result<(), cl
                 prefix,
                 key_columns,
                 no_duplicates,
+                rows,
             } => {
-                quality::compare(&api, left, right, prefix, key_columns, no_duplicates, json).await
+                let options = quality::CompareFlags {
+                    prefix,
+                    key_columns,
+                    no_duplicates,
+                    rows,
+                };
+                quality::compare(&api, left, right, options, json).await
             }
             Command::Sql {
                 reference,

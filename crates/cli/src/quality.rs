@@ -136,8 +136,12 @@ pub async fn count(
         ))
         .await?;
     print(json_out, &v, || {
+        let table = match v["version"].as_u64() {
+            Some(version) if v["format"] == "delta" => format!(" (Delta table, version {version})"),
+            _ => String::new(),
+        };
         format!(
-            "{} rows in {} files ({}) under {}/{}{}",
+            "{} rows in {} files ({}) under {}/{}{table}{}",
             n(&v["rows"]),
             n(&v["files"]),
             bytes_text(n(&v["bytes"])),
@@ -157,15 +161,31 @@ pub async fn count(
     problems_error(&v)
 }
 
+/// What `sluice compare` was asked to compare and how.
+pub struct CompareFlags {
+    /// The folder.
+    pub prefix: Option<String>,
+    /// Comma-separated key columns.
+    pub key_columns: Option<String>,
+    /// Skip the duplicate search.
+    pub no_duplicates: bool,
+    /// Diff the change's rows too.
+    pub rows: bool,
+}
+
 pub async fn compare(
     api: &Api,
     left: String,
     right: String,
-    prefix: Option<String>,
-    key_columns: Option<String>,
-    no_duplicates: bool,
+    flags: CompareFlags,
     json_out: bool,
 ) -> Result<(), ClientError> {
+    let CompareFlags {
+        prefix,
+        key_columns,
+        no_duplicates,
+        rows,
+    } = flags;
     let l = Address::parse(&left)?;
     let r = Address::parse(&right)?;
     if l.repo != r.repo {
@@ -174,7 +194,11 @@ pub async fn compare(
         ));
     }
     let prefix = prefix.or(l.path.clone()).unwrap_or_default();
-    let mut query = format!("prefix={}&duplicates={}", enc(&prefix), !no_duplicates);
+    let mut query = format!(
+        "prefix={}&duplicates={}&rows={rows}",
+        enc(&prefix),
+        !no_duplicates
+    );
     if let Some(k) = &key_columns {
         query.push_str(&format!("&key_columns={}", enc(k)));
     }
@@ -257,6 +281,9 @@ fn compare_text(v: &Value) -> String {
             c["left"].as_str().unwrap_or(""),
             c["right"].as_str().unwrap_or("")
         ));
+    }
+    if v["rows"].is_object() {
+        out.extend(row_diff_text("rows          ", &v["rows"]));
     }
     out.join("\n")
 }
@@ -469,34 +496,43 @@ pub async fn row_diff(
     }
     let v: Value = api.json(api.request(Method::GET, &path)).await?;
     print(json_out, &v, || {
-        let n = |k: &str| v[k].as_u64().unwrap_or(0);
-        let mut out = vec![format!(
-            "{} -> {} under {:?}: {} rows added, {} removed, {} changed",
+        let heading = format!(
+            "{} -> {} under {:?}:",
             l.reference.as_deref().unwrap_or(""),
             r.reference.as_deref().unwrap_or(""),
             v["prefix"].as_str().unwrap_or(""),
-            n("rows_added"),
-            n("rows_removed"),
-            n("rows_changed")
-        )];
-        if let Some(cols) = v["column_changes"].as_object().filter(|c| !c.is_empty()) {
-            let cols: Vec<String> = cols.iter().map(|(c, k)| format!("{c} ({k})")).collect();
-            out.push(format!("changed columns: {}", cols.join(", ")));
-        }
-        for kind in ["added", "removed", "retyped"] {
-            let field = if kind == "retyped" { "changed" } else { kind };
-            if let Some(cols) = v["schema"][field].as_array().filter(|c| !c.is_empty()) {
-                let names: Vec<String> = cols
-                    .iter()
-                    .map(|c| match c.as_str() {
-                        Some(s) => s.to_string(),
-                        None => c["column"].as_str().unwrap_or("").to_string(),
-                    })
-                    .collect();
-                out.push(format!("columns {kind}: {}", names.join(", ")));
-            }
-        }
-        out.join("\n")
+        );
+        row_diff_text(&heading, &v).join("\n")
     });
     Ok(())
+}
+
+/// A row diff as lines: the counts after `heading`, the columns that changed, and the
+/// schema's differences.
+fn row_diff_text(heading: &str, v: &Value) -> Vec<String> {
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    let mut out = vec![format!(
+        "{heading} {} rows added, {} removed, {} changed",
+        n("rows_added"),
+        n("rows_removed"),
+        n("rows_changed")
+    )];
+    if let Some(cols) = v["column_changes"].as_object().filter(|c| !c.is_empty()) {
+        let cols: Vec<String> = cols.iter().map(|(c, k)| format!("{c} ({k})")).collect();
+        out.push(format!("changed columns: {}", cols.join(", ")));
+    }
+    for kind in ["added", "removed", "retyped"] {
+        let field = if kind == "retyped" { "changed" } else { kind };
+        if let Some(cols) = v["schema"][field].as_array().filter(|c| !c.is_empty()) {
+            let names: Vec<String> = cols
+                .iter()
+                .map(|c| match c.as_str() {
+                    Some(s) => s.to_string(),
+                    None => c["column"].as_str().unwrap_or("").to_string(),
+                })
+                .collect();
+            out.push(format!("columns {kind}: {}", names.join(", ")));
+        }
+    }
+    out
 }

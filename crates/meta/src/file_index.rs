@@ -7,7 +7,7 @@
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::keys;
-use crate::kv::KvExt;
+use crate::kv::{KvExt, WriteBatch};
 
 /// The largest index stored (bytes): a larger file is checked without one.
 pub const MAX_FILE_INDEX: usize = 256 * 1024 * 1024;
@@ -35,25 +35,27 @@ impl Engine {
             .await
     }
 
-    /// Store the index `kind` of the object at `address` (ignored past [`MAX_FILE_INDEX`]).
-    pub async fn put_file_index(
+    /// Store several indexes (`kind`, bytes) of the object at `address` at once: a reader
+    /// sees all of them or none. Ignored when they add up past [`MAX_FILE_INDEX`].
+    pub async fn put_file_indexes(
         &self,
         repo: &str,
         address: &str,
-        kind: &str,
-        bytes: &[u8],
+        indexes: &[(String, Vec<u8>)],
     ) -> Result<()> {
-        if bytes.len() > MAX_FILE_INDEX {
+        if indexes.iter().map(|(_, b)| b.len()).sum::<usize>() > MAX_FILE_INDEX {
             return Ok(());
         }
         let repo = self.repository(repo).await?;
-        self.inner
-            .kv
-            .put(
-                &keys::file_index(&repo.instance, &digest(address), &digest(kind)),
-                bytes,
-            )
-            .await
+        let object = digest(address);
+        let mut batch = WriteBatch::new();
+        for (kind, bytes) in indexes {
+            batch.put(
+                keys::file_index(&repo.instance, &object, &digest(kind)),
+                bytes.as_slice(),
+            );
+        }
+        self.inner.kv.write(batch).await
     }
 
     /// Delete every index of the object at `address` (its object is being collected).

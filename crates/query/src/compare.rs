@@ -13,6 +13,10 @@ use crate::error::{QueryError, Result};
 use crate::files::{self, DataFile};
 use crate::parquet_file::OpenFile;
 use crate::ref_store::RefStore;
+use crate::row_diff::{self, RowDiff, RowDiffOptions};
+
+/// Rows shown per kind of change when a comparison diffs rows.
+const ROW_SAMPLES: usize = 20;
 
 /// How to compare.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +29,9 @@ pub struct CompareOptions {
     pub duplicates: DuplicateOptions,
     /// The commit the change is measured from; `None`: the merge base of the two refs.
     pub base: Option<String>,
+    /// Also diff the change's rows against the base (rows added, removed and, with the
+    /// duplicate check's key columns, changed), reading only the files the change touched.
+    pub rows: bool,
 }
 
 /// Figures of one side.
@@ -103,6 +110,9 @@ pub struct CompareReport {
     pub duplicates: DuplicateReport,
     /// Columns of the right against the left.
     pub schema: SchemaDiff,
+    /// The change's rows against the base, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<RowDiff>,
     /// Files that could not be read on either side; with any, the figures are incomplete.
     pub problems: Vec<FileProblem>,
 }
@@ -222,6 +232,14 @@ pub async fn compare(
             &options.duplicates,
         )
         .await?;
+    }
+    if options.rows {
+        let rows = RowDiffOptions {
+            prefix: prefix.clone(),
+            key_columns: options.duplicates.key_columns.clone().unwrap_or_default(),
+            samples: ROW_SAMPLES,
+        };
+        report.rows = Some(row_diff::row_diff(engine, repo, &base, right, &rows).await?);
     }
     report.problems.sort_by(|a, b| a.path.cmp(&b.path));
     report.problems.dedup();

@@ -39,8 +39,16 @@ pub struct CountReport {
     pub bytes: u64,
     /// Their row groups.
     pub row_groups: u64,
-    /// Objects under the prefix that are not data files (markers, hidden files, other formats).
+    /// Objects under the prefix that are not data files (markers, hidden files, other formats,
+    /// a Delta table's log and the files it no longer holds).
     pub skipped_objects: u64,
+    /// `"delta"` when the prefix is a Delta table (or inside one), else `"parquet"`.
+    pub format: TableFormat,
+    /// The Delta table version read, when `format` is `"delta"`.
+    pub version: Option<u64>,
+    /// Every Delta table counted under the prefix, with the version read (its live files
+    /// are counted, not every file in its folder).
+    pub delta_tables: Vec<DeltaTableVersion>,
     /// True only when verification was asked for and every data file under the prefix was
     /// decoded and agreed with its footer: one problem makes it false.
     pub verified: bool,
@@ -50,6 +58,28 @@ pub struct CountReport {
     /// Files that could not be read, or whose data disagrees with their footer; their rows
     /// are not in `rows`.
     pub problems: Vec<FileProblem>,
+}
+
+/// How the prefix was read.
+#[derive(Debug, Clone, Copy, Serialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TableFormat {
+    /// A folder of Parquet files, read by Spark's rules.
+    #[default]
+    Parquet,
+    /// A Delta Lake table: the files its log holds live.
+    Delta,
+}
+
+/// A Delta table and the version of it that was read.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeltaTableVersion {
+    /// The table's folder.
+    pub path: String,
+    /// The table version.
+    pub version: u64,
+    /// Rows of its live files that deletion vectors remove (already left out of `rows`).
+    pub deleted_rows: u64,
 }
 
 /// Read the footers of `files`, `concurrency` at a time, in order; a file that fails is a
@@ -80,10 +110,10 @@ pub async fn verify_file(store: &RefStore, open: &OpenFile) -> Result<(), String
         .try_fold(0, |n, rows| async move { Ok(n + rows) })
         .await
         .map_err(|e| e.to_string())?;
-    if decoded != open.rows() {
+    if decoded != open.footer_rows() {
         return Err(format!(
             "footer says {} rows but {decoded} decoded",
-            open.rows()
+            open.footer_rows()
         ));
     }
     Ok(())
@@ -120,16 +150,44 @@ pub async fn survey(
     verify: bool,
 ) -> Result<Survey> {
     let prefix = files::folder_prefix(prefix);
-    let (data_files, skipped) = files::list_data_files(engine, repo, reference, &prefix).await?;
+    let listing = files::list_data_files(engine, repo, reference, &prefix).await?;
     let store = RefStore::new(engine.clone(), repo, reference);
+    // The prefix is one table when the table's folder is the prefix or holds it.
+    let table = listing.tables.iter().find(|t| prefix.starts_with(&t.path));
     let mut report = CountReport {
         repository: repo.to_string(),
         reference: reference.to_string(),
         prefix: prefix.clone(),
-        skipped_objects: skipped,
+        skipped_objects: listing.skipped,
+        format: if table.is_some() {
+            TableFormat::Delta
+        } else {
+            TableFormat::Parquet
+        },
+        version: table.map(|t| t.version),
+        delta_tables: listing
+            .tables
+            .iter()
+            .map(|t| DeltaTableVersion {
+                path: t.path.clone(),
+                version: t.version,
+                deleted_rows: listing
+                    .files
+                    .iter()
+                    .filter(|f| f.delta.as_ref().is_some_and(|d| d.table == t.path))
+                    .map(DataFile::deleted_rows)
+                    .sum(),
+            })
+            .collect(),
         ..CountReport::default()
     };
-    let opened = open_all(&store, data_files).await;
+    report
+        .problems
+        .extend(listing.missing.into_iter().map(|path| FileProblem {
+            path,
+            error: "the Delta log holds this file live, but the ref does not have it".into(),
+        }));
+    let opened = open_all(&store, listing.files).await;
     let mut good = Vec::new();
     for o in opened {
         match o {

@@ -24,6 +24,7 @@ use crate::error::{QueryError, Result};
 use crate::files::DataFile;
 use crate::parquet_file::{self, OpenFile};
 use crate::ref_store::RefStore;
+use crate::row_index;
 use crate::rowhash;
 use crate::stats::{self, ColumnRange};
 
@@ -107,6 +108,10 @@ pub async fn find_duplicates(
     if added.is_empty() {
         return Ok(report);
     }
+    crate::files::require_plain_rows(
+        added.iter().chain(&dest).map(|f| &f.file),
+        "the duplicate check",
+    )?;
 
     let columns: Vec<String> = match &options.key_columns {
         Some(k) if !k.is_empty() => k.clone(),
@@ -196,7 +201,7 @@ pub async fn find_duplicates(
     }
     // Files with a row-hash index are probed through it; the rest are decoded. Indexes
     // are held one at a time, so memory does not grow with the destination.
-    let kind = index_kind(&columns);
+    let kind = row_index::kind(&columns);
 
     let hashed_rows: u64 = to_hash.iter().map(OpenFile::rows).sum();
     let budget = options.memory_budget_rows.max(1) as u64;
@@ -464,14 +469,14 @@ async fn probe(
                     let (engine, repo) = (store.engine().clone(), store.repo().to_string());
                     let address = file.file.entry.address.clone();
                     tokio::spawn(async move {
-                        let encoded = tokio::task::spawn_blocking(move || {
+                        let built = tokio::task::spawn_blocking(move || {
                             let mut all = all;
                             all.sort_unstable();
-                            encode_index(&all)
+                            row_index::build(&all)
                         })
                         .await;
-                        if let Ok(bytes) = encoded {
-                            let _ = engine.put_file_index(&repo, &address, &kind, &bytes).await;
+                        if let Ok(Some(built)) = built {
+                            let _ = row_index::store(&engine, &repo, &address, &kind, built).await;
                         }
                     });
                 }
@@ -500,9 +505,11 @@ struct IndexedProbe {
     to_decode: Vec<(OpenFile, Vec<usize>)>,
 }
 
-/// Probe the planned destination files that have a row-hash index through it, one index in
-/// memory at a time: no row is decoded, but for the samples shown (read back from the file
-/// that has them). The files without one come back to be decoded.
+/// Probe the planned destination files that have a row-hash index through it, one file's
+/// index in memory at a time: no row is decoded, but for the samples shown (read back from
+/// the file that has them). A change much smaller than a file asks the file's filter for
+/// each of its hashes and reads only the blocks where the filter said "maybe"; a larger one
+/// reads the blocks whole. The files without an index come back to be decoded.
 #[allow(clippy::too_many_arguments)]
 async fn probe_indexed(
     store: &RefStore,
@@ -514,26 +521,82 @@ async fn probe_indexed(
     slice: Slice,
     want: usize,
 ) -> Result<IndexedProbe> {
+    let (engine, repo) = (store.engine(), store.repo());
+    let hashes = &table.hashes;
+    let distinct = (0..hashes.len())
+        .filter(|&i| i == 0 || hashes[i] != hashes[i - 1])
+        .count() as u64;
     let mut to_show: Vec<(usize, u128)> = Vec::new();
     let mut indexed: Vec<&OpenFile> = Vec::new();
     let (mut bytes, mut to_decode) = (0, Vec::new());
     for (file, groups) in plan {
-        let Some(hashes) = load_index(store, file, kind).await? else {
+        let address = &file.file.entry.address;
+        let filter = match indexable(file) {
+            true => row_index::load_filter(engine, repo, address, kind, file.rows()).await?,
+            false => None,
+        };
+        let Some(filter) = filter else {
             to_decode.push((file.clone(), groups.clone()));
             continue;
         };
+        let mut read = filter.bytes();
+        // Positions in `hashes` (first of their run) that the file holds.
+        let mut hits: Vec<usize> = Vec::new();
+        let mut complete = true;
+        if distinct.saturating_mul(4) < file.rows() {
+            let mut candidates: Vec<Vec<usize>> = vec![Vec::new(); row_index::BLOCKS];
+            for i in 0..hashes.len() {
+                let h = hashes[i];
+                if (i == 0 || h != hashes[i - 1]) && filter.may_contain(h) {
+                    candidates[row_index::block_of(h)].push(i);
+                }
+            }
+            for (b, wanted) in candidates.iter().enumerate() {
+                if wanted.is_empty() {
+                    continue;
+                }
+                let Some(block) = row_index::load_block(engine, repo, address, kind, b).await?
+                else {
+                    complete = false;
+                    break;
+                };
+                read += block.len() as u64 * 16;
+                // Both sorted: one walk.
+                let mut at = 0;
+                for &i in wanted {
+                    at += block[at..].partition_point(|x| *x < hashes[i]);
+                    if block.get(at) == Some(&hashes[i]) {
+                        hits.push(i);
+                    }
+                }
+            }
+        } else {
+            for b in 0..row_index::BLOCKS {
+                let Some(block) = row_index::load_block(engine, repo, address, kind, b).await?
+                else {
+                    complete = false;
+                    break;
+                };
+                read += block.len() as u64 * 16;
+                hits.extend(
+                    block
+                        .iter()
+                        .filter(|h| slice.keeps(**h))
+                        .filter_map(|h| table.find(*h)),
+                );
+            }
+        }
+        if !complete {
+            to_decode.push((file.clone(), groups.clone()));
+            continue;
+        }
+        bytes += read;
         let i = indexed.len();
         indexed.push(file);
-        bytes += hashes.len() as u64 * 16;
-        for h in hashes.iter() {
-            if !slice.keeps(*h) {
-                continue;
-            }
-            if let Some(at) = table.find(*h) {
-                marks[at / 64].fetch_or(1 << (at % 64), Ordering::Relaxed);
-                if to_show.len() < want {
-                    to_show.push((i, *h));
-                }
+        for at in hits {
+            marks[at / 64].fetch_or(1 << (at % 64), Ordering::Relaxed);
+            if to_show.len() < want && !to_show.iter().any(|(_, h)| *h == hashes[at]) {
+                to_show.push((i, hashes[at]));
             }
         }
     }
@@ -565,61 +628,11 @@ async fn probe_indexed(
 /// The largest file (in rows) whose index a check builds as it reads it.
 const MAX_INDEXED_ROWS: u64 = 8 << 20;
 
-/// Which index of a file serves these columns (the hash covers exactly them, in order).
-fn index_kind(columns: &[String]) -> String {
-    format!("rowhash-v1:{}", columns.join("\u{1f}"))
-}
-
 /// Whether a file may have an index: one stored object of our own (not assembled from
 /// parts, not an imported source that could change under it), not too large.
 fn indexable(file: &OpenFile) -> bool {
     let address = &file.file.entry.address;
     !address.is_empty() && !address.contains("://") && file.rows() <= MAX_INDEXED_ROWS
-}
-
-/// A sorted run of row hashes: a format byte, then 16 bytes per hash, little-endian.
-fn encode_index(hashes: &[u128]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + hashes.len() * 16);
-    out.push(1);
-    for h in hashes {
-        out.extend_from_slice(&h.to_le_bytes());
-    }
-    out
-}
-
-fn decode_index(bytes: &[u8]) -> Option<Vec<u128>> {
-    let (&1, body) = bytes.split_first()? else {
-        return None;
-    };
-    if body.len() % 16 != 0 {
-        return None;
-    }
-    Some(
-        body.chunks_exact(16)
-            .map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes")))
-            .collect(),
-    )
-}
-
-/// A destination file's row-hash index for `kind`, if one was built and matches the file's
-/// row count (anything else is ignored and rebuilt).
-async fn load_index(
-    store: &RefStore,
-    file: &OpenFile,
-    kind: &str,
-) -> Result<Option<Arc<Vec<u128>>>> {
-    if !indexable(file) {
-        return Ok(None);
-    }
-    let bytes = store
-        .engine()
-        .file_index(store.repo(), &file.file.entry.address, kind)
-        .await?;
-    Ok(bytes
-        .as_deref()
-        .and_then(decode_index)
-        .filter(|h| h.len() as u64 == file.rows())
-        .map(Arc::new))
 }
 
 /// One row of `batch` (the `columns`) as a JSON object.

@@ -27,6 +27,15 @@ pub enum QueryError {
         /// What the reader said.
         message: String,
     },
+    /// A Delta table's log could not be replayed, or the table needs something Sluice does not
+    /// read yet (for the rows it asked for).
+    #[error("Delta table {root:?}: {message}")]
+    Delta {
+        /// The table's folder.
+        root: String,
+        /// What the kernel said, or what is not supported.
+        message: String,
+    },
     /// DataFusion refused or failed a query.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
@@ -47,7 +56,9 @@ impl QueryError {
         use datafusion::error::DataFusionError as D;
         match self {
             QueryError::Meta(e) => e.kind(),
-            QueryError::Invalid(_) | QueryError::ActionFile { .. } => ErrorKind::Invalid,
+            QueryError::Invalid(_) | QueryError::ActionFile { .. } | QueryError::Delta { .. } => {
+                ErrorKind::Invalid
+            }
             QueryError::File { .. } => ErrorKind::Corrupt,
             // DataFusion wraps errors in context; the root says what happened.
             QueryError::DataFusion(e) => match e.find_root() {
@@ -63,6 +74,13 @@ impl QueryError {
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         QueryError::Invalid(message.into())
+    }
+
+    pub(crate) fn delta(root: &str, message: impl std::fmt::Display) -> Self {
+        QueryError::Delta {
+            root: root.to_string(),
+            message: message.to_string(),
+        }
     }
 
     pub(crate) fn file(path: &str, message: impl std::fmt::Display) -> Self {

@@ -159,6 +159,7 @@ impl QualityGate {
                 ..self.duplicates.clone()
             },
             base: Some(ctx.base.to_string()),
+            rows: false,
         };
         let report = compare::compare(
             engine,

@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod compare;
 pub mod count;
+pub mod delta;
 pub mod duplicates;
 pub mod error;
 pub mod files;
@@ -16,6 +17,7 @@ pub mod gate;
 pub mod parquet_file;
 pub mod ref_store;
 pub mod row_diff;
+pub mod row_index;
 pub mod rowhash;
 pub mod sql;
 pub mod stats;

@@ -47,8 +47,14 @@ impl OpenFile {
     }
 
     /// Rows according to the footer.
-    pub fn rows(&self) -> u64 {
+    pub fn footer_rows(&self) -> u64 {
         self.parquet().file_metadata().num_rows().max(0) as u64
+    }
+
+    /// Rows the file holds for its table: the footer's, less those a Delta deletion vector
+    /// removed.
+    pub fn rows(&self) -> u64 {
+        self.footer_rows().saturating_sub(self.file.deleted_rows())
     }
 }
 

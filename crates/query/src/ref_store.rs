@@ -6,8 +6,9 @@
 //! an intermediate buffer. Entries seen by a listing are remembered, so the many small
 //! ranged reads of a Parquet reader cost no further metadata lookups.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -30,6 +31,8 @@ pub struct RefStore {
     repo: String,
     view: View,
     entries: Arc<Mutex<HashMap<String, Entry>>>,
+    /// When set, listings show only these paths (and the folders above them).
+    visible: Option<Arc<BTreeSet<String>>>,
 }
 
 impl RefStore {
@@ -46,7 +49,19 @@ impl RefStore {
             repo: repo.into(),
             view,
             entries: Arc::default(),
+            visible: None,
         }
+    }
+
+    /// The same view, whose listings show only `files` (with their entries remembered): a
+    /// folder listed by DataFusion then holds exactly the data files of its table, not the
+    /// files a Delta table removed, its log's checkpoints or a job's leftovers.
+    pub fn showing_only(mut self, files: &[crate::files::DataFile]) -> Self {
+        for f in files {
+            self.remember(&f.path, &f.entry);
+        }
+        self.visible = Some(Arc::new(files.iter().map(|f| f.path.clone()).collect()));
+        self
     }
 
     /// The repository.
@@ -116,7 +131,19 @@ impl RefStore {
                 self.remember(path, entry);
             }
         }
-        Ok(items)
+        let Some(visible) = &self.visible else {
+            return Ok(items);
+        };
+        Ok(items
+            .into_iter()
+            .filter(|item| match item {
+                ListItem::Object(path, _) => visible.contains(path),
+                ListItem::Prefix(folder) => visible
+                    .range::<str, _>((Bound::Included(folder.as_str()), Bound::Unbounded))
+                    .next()
+                    .is_some_and(|p| p.starts_with(folder.as_str())),
+            })
+            .collect())
     }
 }
 

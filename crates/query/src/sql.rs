@@ -84,15 +84,14 @@ pub async fn run_sql_in(
     query: &str,
     max_rows: usize,
 ) -> Result<SqlResult> {
-    let (data_files, _) = files::list_view_data_files(engine, repo, view, "").await?;
+    let listing = files::list_view_data_files(engine, repo, view, "").await?;
+    let data_files = listing.files;
+    files::require_plain_rows(&data_files, "SQL")?;
     let tables: BTreeSet<String> = data_files
         .iter()
         .filter_map(|f| table_of(&f.path))
         .collect();
-    let store = RefStore::over(engine.clone(), repo, view.clone());
-    for f in &data_files {
-        store.remember(&f.path, &f.entry);
-    }
+    let store = RefStore::over(engine.clone(), repo, view.clone()).showing_only(&data_files);
     let ctx = SessionContext::new();
     let url = url::Url::parse(STORE_URL).map_err(|e| QueryError::Internal(e.to_string()))?;
     ctx.register_object_store(&url, Arc::new(store));
@@ -101,7 +100,15 @@ pub async fn run_sql_in(
         let table_url = ListingTableUrl::parse(format!("{STORE_URL}{table}/"))?;
         let base =
             ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let partitions = base.infer_partitions(&state, &table_url).await?;
+        // A Delta table's partition columns are its log's; elsewhere the folders' names.
+        let delta = listing
+            .tables
+            .iter()
+            .find(|t| t.path == format!("{table}/"));
+        let partitions = match delta {
+            Some(t) => t.partition_columns.clone(),
+            None => base.infer_partitions(&state, &table_url).await?,
+        };
         let options = base.with_table_partition_cols(
             partitions
                 .into_iter()

@@ -55,6 +55,7 @@ pub(super) async fn compare(call: Call) -> Answer {
             ..DuplicateOptions::default()
         },
         base: None,
+        rows: flag(&call, "rows", false)?,
     };
     let report = sluice_query::compare(&call.engine, &repo, &left, &right, &options).await?;
     reply(StatusCode::OK, report)
