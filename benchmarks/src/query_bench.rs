@@ -6,7 +6,7 @@
 //! again, re-encoded) beside DuckDB's whole-row GROUP BY over the same two files. Peak
 //! memory per phase from the kernel's high-water mark, reset between phases.
 //! `--random-keys-only` writes the table and runs the random-key checks alone;
-//! `--seed-only` runs the seed case alone. DuckDB runs in a Python that has the `duckdb`
+//! `--seed-only` runs the seed case and the index build cost alone. DuckDB runs in a Python that has the `duckdb`
 //! package (`SLUICE_BENCH_PYTHON`, default `python3`).
 //!
 //! Run: `cargo run -p sluice-benchmarks --bin query-bench` (the dev profile: dependencies
@@ -168,6 +168,7 @@ async fn main() {
         .unwrap();
     if args.iter().any(|a| a == "--seed-only") {
         seed_case(&engine, dir.path()).await;
+        index_cost(&engine).await;
         return;
     }
 
@@ -348,6 +349,35 @@ async fn main() {
 
     // 4. The seed case beside DuckDB.
     seed_case(&engine, dir.path()).await;
+
+    // 5. What an index costs to build and keep, per million rows.
+    index_cost(&engine).await;
+}
+
+/// Build and store the row-hash index of a million rows (as the background does after a
+/// check: sort the hashes, build the filter and blocks, write them in one batch).
+async fn index_cost(engine: &Engine) {
+    const ROWS: u128 = 1_000_000;
+    let mut hashes: Vec<u128> = (0..ROWS)
+        .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835))
+        .collect();
+    let t = Instant::now();
+    hashes.sort_unstable();
+    let built = sluice_query::row_index::build(&hashes).expect("an index");
+    let bytes: usize = built.iter().map(|(_, b)| b.len()).sum();
+    let filter = built[0].1.len();
+    let build = t.elapsed();
+    let t = Instant::now();
+    sluice_query::row_index::store(engine, REPO, "index-cost", "cost", built)
+        .await
+        .unwrap();
+    println!(
+        "row-hash index of 1M rows: built in {} (sort, filter, blocks), stored in {}; {:.1} bytes a row ({:.2} of them the filter)",
+        secs(build),
+        secs(t.elapsed()),
+        bytes as f64 / ROWS as f64,
+        filter as f64 / ROWS as f64,
+    );
 }
 
 /// The random-key phase: a 1% change whose keys are spread over the whole table (random keys), where
@@ -356,10 +386,11 @@ async fn main() {
 /// Rows of the seed case.
 const SEED_ROWS: usize = 486_000;
 
-/// `n` distinct ids that look random: `i` times an odd constant is a bijection of u64.
+/// `n` distinct ids spread over 0..2^40 in no order: `i` times an odd constant, modulo a
+/// power of two, is a bijection.
 fn random_ids(n: usize) -> Vec<i64> {
     (0..n as u64)
-        .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 1) as i64)
+        .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & ((1 << 40) - 1)) as i64)
         .collect()
 }
 

@@ -211,9 +211,8 @@ pub async fn find_duplicates(
     let mut change_only_samples = Vec::new();
     for pass in 0..passes {
         let slice = Slice { pass, passes };
-        let table = Arc::new(HashTable::new(
-            build_table(source, &to_hash, &columns, slice).await?,
-        ));
+        let (hashes, retained) = build_table(source, &to_hash, &columns, slice).await?;
+        let table = Arc::new(HashTable::new(hashes));
         let marks: Arc<Vec<AtomicU64>> = Arc::new(
             (0..table.hashes.len().div_ceil(64))
                 .map(|_| AtomicU64::new(0))
@@ -227,7 +226,7 @@ pub async fn find_duplicates(
             &columns,
             &table,
             &marks,
-            slice,
+            &retained,
             want_samples,
         )
         .await?;
@@ -368,43 +367,65 @@ where
     Ok(())
 }
 
-/// The sorted hashes of the change's rows in `slice`, files read in parallel.
+/// Rows of the change kept aside while its table is built (its first batch, in the pass's
+/// slice), so that samples of duplicates found through indexes are shown without decoding
+/// any file again.
+#[derive(Default)]
+struct Retained {
+    batch: Option<RecordBatch>,
+    /// Row hash -> row in `batch`.
+    rows: HashMap<u128, usize>,
+}
+
+/// The sorted hashes of the change's rows in `slice`, files read in parallel, and the rows
+/// of its first batch.
 async fn build_table(
     store: &RefStore,
     files: &[OpenFile],
     columns: &Arc<Vec<String>>,
     slice: Slice,
-) -> Result<Vec<u128>> {
+) -> Result<(Vec<u128>, Retained)> {
     // Each file's hashes join the table as soon as they are ready, so memory peaks at the
     // table plus the files in flight, not twice the table.
     let expected: u64 = files.iter().map(OpenFile::rows).sum::<u64>() / slice.passes;
     let mut table: Vec<u128> = Vec::with_capacity(expected as usize + expected as usize / 64);
-    let mut parts = futures::stream::iter(files.to_vec())
-        .map(|file| {
+    let mut retained = Retained::default();
+    let mut parts = futures::stream::iter(files.iter().cloned().enumerate())
+        .map(|(n, file)| {
             let store = store.clone();
             let columns = Arc::clone(columns);
             tokio::spawn(async move {
                 let mut hashes = Vec::with_capacity(file.rows() as usize / slice.passes as usize);
+                let mut kept = Retained::default();
                 for_each_batch(&store, &file, &columns, None, |batch| {
                     let cols = rowhash::select(batch, &columns)?;
-                    hashes.extend(
-                        rowhash::hash_rows(&cols)?
-                            .into_iter()
-                            .filter(|h| slice.keeps(*h)),
-                    );
+                    let all = rowhash::hash_rows(&cols)?;
+                    if n == 0 && kept.batch.is_none() {
+                        for (row, h) in all.iter().enumerate() {
+                            if slice.keeps(*h) {
+                                kept.rows.entry(*h).or_insert(row);
+                            }
+                        }
+                        kept.batch = Some(batch.clone());
+                    }
+                    hashes.extend(all.into_iter().filter(|h| slice.keeps(*h)));
                     Ok(true)
                 })
                 .await?;
-                Ok::<_, QueryError>(hashes)
+                Ok::<_, QueryError>((hashes, kept))
             })
         })
         .buffer_unordered(workers())
         .map(|joined| joined.map_err(|e| QueryError::Internal(e.to_string()))?);
     while let Some(part) = parts.next().await {
-        table.extend(part?);
+        let (hashes, kept) = part?;
+        table.extend(hashes);
+        if kept.batch.is_some() {
+            retained = kept;
+        }
     }
     table.sort_unstable();
-    Ok(table)
+    Ok((table, retained))
 }
 
 /// Probe the destination's planned row groups against `table`, marking the first of each
@@ -518,10 +539,11 @@ async fn probe_indexed(
     columns: &[String],
     table: &HashTable,
     marks: &[AtomicU64],
-    slice: Slice,
+    retained: &Retained,
     want: usize,
 ) -> Result<IndexedProbe> {
     let (engine, repo) = (store.engine(), store.repo());
+    let mut samples = Vec::new();
     let hashes = &table.hashes;
     let distinct = (0..hashes.len())
         .filter(|&i| i == 0 || hashes[i] != hashes[i - 1])
@@ -578,12 +600,8 @@ async fn probe_indexed(
                     break;
                 };
                 read += block.len() as u64 * 16;
-                hits.extend(
-                    block
-                        .iter()
-                        .filter(|h| slice.keeps(**h))
-                        .filter_map(|h| table.find(*h)),
-                );
+                // The table holds this pass's slice only: other hashes are not found.
+                hits.extend(block.iter().filter_map(|h| table.find(*h)));
             }
         }
         if !complete {
@@ -593,14 +611,33 @@ async fn probe_indexed(
         bytes += read;
         let i = indexed.len();
         indexed.push(file);
-        for at in hits {
+        // Samples: rows of the change kept aside first (rendered without decoding), then
+        // rows read back from this file.
+        for &at in &hits {
             marks[at / 64].fetch_or(1 << (at % 64), Ordering::Relaxed);
-            if to_show.len() < want && !to_show.iter().any(|(_, h)| *h == hashes[at]) {
-                to_show.push((i, hashes[at]));
+            let h = hashes[at];
+            if samples.len() + to_show.len() >= want
+                || samples.iter().any(|(s, _): &(u128, SampleRow)| *s == h)
+            {
+                continue;
+            }
+            if let (Some(batch), Some(&row)) = (&retained.batch, retained.rows.get(&h)) {
+                let row = render_row(batch, columns, row)?;
+                let found_in = file.file.path.clone();
+                samples.push((h, SampleRow { row, found_in }));
+            }
+        }
+        for &at in &hits {
+            let h = hashes[at];
+            if samples.len() + to_show.len() >= want {
+                break;
+            }
+            if !samples.iter().any(|(s, _)| *s == h) && !to_show.iter().any(|(_, s)| *s == h) {
+                to_show.push((i, h));
             }
         }
     }
-    let mut samples = Vec::new();
+    let mut samples: Vec<SampleRow> = samples.into_iter().map(|(_, s)| s).collect();
     for (i, file) in indexed.iter().copied().enumerate() {
         let wanted: Vec<u128> = to_show
             .iter()
