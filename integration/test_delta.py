@@ -100,6 +100,9 @@ def test_the_gate_checks_delta_appends(sluice, repo):
     check = r.json()["report"]["hooks"][0]["report"]
     assert check["duplicates"]["duplicate_rows"] == 500
     assert check["change"]["rows_added"] == 500
+    # The report says which table versions the check read.
+    assert check["left"]["delta_tables"] == [{"path": "reviews_delta/", "version": 2, "deleted_rows": 0}], check["left"]
+    assert check["right"]["delta_tables"][0]["version"] == 3
     assert count(sluice, f"sluice://{repo}/main/reviews_delta")["rows"] == 6_000
 
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 use sluice_meta::Engine;
 
-use crate::count::{self, FileProblem, Survey};
+use crate::count::{self, DeltaTableVersion, FileProblem, Survey};
 use crate::duplicates::{self, DuplicateOptions, DuplicateReport};
 use crate::error::{QueryError, Result};
 use crate::files::{self, DataFile};
@@ -45,6 +45,9 @@ pub struct Side {
     pub files: u64,
     /// Bytes.
     pub bytes: u64,
+    /// The Delta tables read on this side, with the version each was read at.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub delta_tables: Vec<DeltaTableVersion>,
 }
 
 /// What the right side changed since the base.
@@ -123,6 +126,7 @@ fn side(s: &Survey) -> Side {
         rows: s.report.rows,
         files: s.report.files,
         bytes: s.report.bytes,
+        delta_tables: s.report.delta_tables.clone(),
     }
 }
 

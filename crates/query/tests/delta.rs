@@ -179,6 +179,9 @@ async fn checks_read_only_the_live_rows() {
         .await
         .unwrap();
     assert_eq!(report.change.files_added, 1, "{report:?}");
+    // Each side says which version of the table it read.
+    assert_eq!(report.left.delta_tables[0].version, 1);
+    assert_eq!(report.right.delta_tables[0].version, 2);
     assert_eq!(report.change.rows_added, 100);
     assert_eq!(report.change.files_removed, 0);
     assert_eq!(report.rows_after_merge, 160);
