@@ -132,6 +132,17 @@ fn reset_peak_rss() {
 /// Rounds of the verify comparison.
 const ROUNDS: usize = 7;
 
+/// A comparison of `prefix` that looks for duplicates on every column.
+fn duplicate_check(prefix: &str) -> CompareOptions {
+    CompareOptions {
+        prefix: prefix.into(),
+        find_duplicates: true,
+        duplicates: DuplicateOptions::default(),
+        base: None,
+        rows: false,
+    }
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
@@ -302,13 +313,7 @@ async fn main() {
         .await;
     }
     commit(&engine, "all-again").await;
-    let options = CompareOptions {
-        prefix: "reviews".into(),
-        find_duplicates: true,
-        duplicates: DuplicateOptions::default(),
-        base: None,
-        rows: false,
-    };
+    let options = duplicate_check("reviews");
     reset_peak_rss();
     let small_base = rss_mib();
     let t = Instant::now();
@@ -426,13 +431,7 @@ async fn seed_case(engine: &Engine, dir: &std::path::Path) {
     put(engine, "seed-again", "seed/part-00001.parquet", again).await;
     commit(engine, "seed-again").await;
 
-    let options = CompareOptions {
-        prefix: "seed".into(),
-        find_duplicates: true,
-        duplicates: DuplicateOptions::default(),
-        base: None,
-        rows: false,
-    };
+    let options = duplicate_check("seed");
     let mut times = Vec::new();
     for round in 0..4 {
         reset_peak_rss();
@@ -547,13 +546,7 @@ async fn random_keys(engine: &Engine, rows: usize, files: usize) -> Duration {
     )
     .await;
     commit(engine, "random-one-percent").await;
-    let options = CompareOptions {
-        prefix: "reviews".into(),
-        find_duplicates: true,
-        duplicates: DuplicateOptions::default(),
-        base: None,
-        rows: false,
-    };
+    let options = duplicate_check("reviews");
     let mut times = Vec::new();
     for round in 0..4 {
         reset_peak_rss();

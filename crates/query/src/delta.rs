@@ -42,34 +42,6 @@ pub struct DeltaTable {
     pub partition_columns: Vec<String>,
 }
 
-impl DeltaTable {
-    /// Whether any live file has rows deleted by a deletion vector.
-    pub fn has_deletion_vectors(&self) -> bool {
-        self.live.values().any(|&deleted| deleted > 0)
-    }
-
-    /// Refuse what reads rows of this table when its files do not hold its rows as they are:
-    /// deletion vectors (rows in a file that are not in the table) and column mapping.
-    pub fn require_plain_rows(&self, what: &str) -> Result<()> {
-        if self.has_deletion_vectors() {
-            return Err(QueryError::delta(
-                &self.path,
-                format!(
-                    "{what} does not read Delta deletion vectors yet; counts do. Run OPTIMIZE or \
-                     REORG ... APPLY (PURGE) on the table first"
-                ),
-            ));
-        }
-        if self.column_mapping {
-            return Err(QueryError::delta(
-                &self.path,
-                format!("{what} does not read tables with column mapping yet; counts do"),
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// The folder of the Delta table whose log holds `path`, if `path` is in a `_delta_log/`.
 pub fn root_of_log_path(path: &str) -> Option<&str> {
     if path.starts_with(LOG_FOLDER) {
