@@ -7,6 +7,7 @@ mod commands;
 mod import;
 mod quality;
 mod run;
+mod users;
 
 use clap::{Parser, Subcommand};
 
@@ -150,6 +151,18 @@ enum Command {
         #[arg(long)]
         meta: Vec<String>,
     },
+    /// Users (lakeFS's auth API): create, list, show, delete.
+    #[command(subcommand)]
+    User(users::UserCmd),
+    /// Users' access keys.
+    #[command(subcommand)]
+    Key(users::KeyCmd),
+    /// Groups of users.
+    #[command(subcommand)]
+    Group(users::GroupCmd),
+    /// Policies: what users and groups may do.
+    #[command(subcommand)]
+    Policy(users::PolicyCmd),
     /// Delete the objects of REPO (sluice://REPO or REPO) that no commit, branch, tag or
     /// upload reaches any more, once they are older than the grace period.
     Gc {
@@ -258,6 +271,10 @@ fn client_command(endpoint: &str, json: bool, command: Command) -> Result<(), cl
                 dry_run,
                 grace_seconds,
             } => commands::gc(&api, repo, dry_run, grace_seconds, json).await,
+            Command::User(c) => users::user(&api, c, json).await,
+            Command::Key(c) => users::key(&api, c, json).await,
+            Command::Group(c) => users::group(&api, c, json).await,
+            Command::Policy(c) => users::policy(&api, c, json).await,
         }
     })
 }

@@ -95,6 +95,8 @@ pub enum RunError {
     Serve(std::io::Error),
     #[error("[gc] interval_seconds must be at least 1")]
     GcInterval,
+    #[error("users and access keys: {0}")]
+    Access(#[from] sluice_gateway::access::AccessError),
 }
 
 pub fn run(args: RunArgs) -> Result<(), RunError> {
@@ -211,7 +213,14 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         if let Some(gc) = file.gc.clone() {
             tokio::spawn(collect_periodically(engine.clone(), gc));
         }
-        let app = sluice_gateway::App::new(engine, keys, &domain);
+        let cipher = sluice_gateway::access::SecretCipher::load_or_create(
+            &data_dir,
+            std::env::var(sluice_gateway::access::cipher::KEY_VARIABLE).ok(),
+        )
+        .map_err(RunError::DataDir)?;
+        let access = sluice_gateway::access::Access::new(engine.kv().clone(), cipher, keys);
+        access.setup().await?;
+        let app = sluice_gateway::App::new(engine, access, &domain);
         sluice_gateway::server::serve(listener, app, shutdown_signal())
             .await
             .map_err(RunError::Serve)

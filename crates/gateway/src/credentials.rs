@@ -69,7 +69,7 @@ pub fn credentials_path(data_dir: &Path) -> PathBuf {
     data_dir.join("credentials.json")
 }
 
-fn random_string(alphabet: &[u8], len: usize) -> String {
+pub(crate) fn random_string(alphabet: &[u8], len: usize) -> String {
     // UUID v4 draws from the OS random source; 122 bits per UUID, used byte by byte.
     let mut out = String::with_capacity(len);
     while out.len() < len {

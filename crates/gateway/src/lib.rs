@@ -7,6 +7,7 @@
 //! XML) comes from the `s3s` crate and stays behind [`s3`].
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod api;
 pub mod auth;
 pub mod credentials;
@@ -23,26 +24,26 @@ use std::pin::Pin;
 
 use sluice_meta::Engine;
 
-use crate::credentials::KeyPair;
+use crate::access::Access;
 
 /// The sidecar's request handler: cheap to clone, one per connection.
 #[derive(Clone)]
 pub struct App {
     s3: s3s::service::S3Service,
     engine: Engine,
-    keys: KeyPair,
+    access: Access,
     ui: ui::Ui,
 }
 
 impl App {
-    /// The handler over `engine`, accepting `keys`, with virtual-host style requests
-    /// addressed as `{repo}.{domain}`.
-    pub fn new(engine: Engine, keys: KeyPair, domain: &str) -> Self {
+    /// The handler over `engine`, with `access` deciding who may do what, and virtual-host
+    /// style requests addressed as `{repo}.{domain}`.
+    pub fn new(engine: Engine, access: Access, domain: &str) -> Self {
         Self {
-            s3: s3::service(engine.clone(), keys.clone(), domain),
+            s3: s3::service(engine.clone(), access.clone(), domain),
             ui: ui::Ui::new(engine.kv().clone()),
             engine,
-            keys,
+            access,
         }
     }
 }
@@ -70,9 +71,9 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for App {
             // bucket and refuse Basic auth.
             let carries_body = request_has_body(&req);
             let mut response = if rest::is_api(req.uri().path()) {
-                rest::handle(&app.engine, &app.keys, req).await
+                rest::handle(&app.engine, &app.access, req).await
             } else if ui::is_ui(&req) {
-                ui::handle(&app.ui, &app.engine, &app.keys, req).await
+                ui::handle(&app.ui, &app.engine, &app.access, req).await
             } else {
                 s3::call(&app.s3, req).await?
             };

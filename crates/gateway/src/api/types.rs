@@ -112,13 +112,34 @@ pub struct Config {
     pub storage_config: StorageConfig,
 }
 
-/// The signed-in user.
+pub use crate::access::directory::{Credentials, CredentialsWithSecret, Group, User};
+pub use crate::access::policy::{Policy, Statement};
+
+/// `POST /auth/users` (lakeFS's `UserCreation`; `invite_user` is accepted and has no
+/// effect: Sluice sends no email).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    /// The access key id.
+pub struct UserCreation {
+    /// The new user's name.
     pub id: String,
-    /// Always 0.
-    pub creation_date: i64,
+    /// A display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub friendly_name: Option<String>,
+    /// An email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// lakeFS's invitation flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_user: Option<bool>,
+}
+
+/// `POST /auth/groups` (lakeFS's `GroupCreation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupCreation {
+    /// The new group's name.
+    pub id: String,
+    /// What it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// `GET /user`.

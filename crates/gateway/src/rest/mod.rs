@@ -4,9 +4,11 @@
 //! [`refs`] (branches, commits, log, diff, merge, tags) and [`objects`].
 
 mod async_merge;
+mod auth;
 mod gc;
 mod imports;
 mod objects;
+mod permissions;
 mod quality;
 mod refs;
 mod repos;
@@ -19,9 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_meta::{Engine, Error, ErrorDetail, ErrorKind};
 
+use crate::access::{Access, Gate};
 use crate::api::ErrorBody;
-use crate::auth;
-use crate::credentials::KeyPair;
 
 /// The OpenAPI document of what Sluice implements, served at `/api/v1/openapi.json`.
 const OPENAPI: &str = include_str!("openapi.json");
@@ -230,6 +231,8 @@ pub(crate) fn reply(status: StatusCode, body: impl Serialize) -> Answer {
 pub(crate) struct Call {
     pub engine: Engine,
     pub committer: String,
+    /// The user, and what it may do.
+    pub gate: Gate,
     pub method: Method,
     /// The path's `{name}` segments, percent-decoded, in the route's order.
     pub params: Params,
@@ -283,7 +286,34 @@ static ROUTES: &[Route] = &[
     route!("GET" "/config" => repos::config),
     route!("GET" "/config/version" => repos::version),
     route!("GET" "/config/storage" => repos::storage),
-    route!("GET" "/user" => repos::user),
+    route!("GET" "/user" => auth::current_user),
+    route!("GET" "/auth/users" => auth::list_users),
+    route!("POST" "/auth/users" => auth::create_user),
+    route!("GET" "/auth/users/{user}" => auth::get_user),
+    route!("DELETE" "/auth/users/{user}" => auth::delete_user),
+    route!("GET" "/auth/users/{user}/credentials" => auth::list_credentials),
+    route!("POST" "/auth/users/{user}/credentials" => auth::create_credentials),
+    route!("GET" "/auth/users/{user}/credentials/{key}" => auth::get_credentials),
+    route!("DELETE" "/auth/users/{user}/credentials/{key}" => auth::delete_credentials),
+    route!("GET" "/auth/users/{user}/groups" => auth::user_groups),
+    route!("GET" "/auth/users/{user}/policies" => auth::user_policies),
+    route!("PUT" "/auth/users/{user}/policies/{policy}" => auth::attach_user_policy),
+    route!("DELETE" "/auth/users/{user}/policies/{policy}" => auth::detach_user_policy),
+    route!("GET" "/auth/groups" => auth::list_groups),
+    route!("POST" "/auth/groups" => auth::create_group),
+    route!("GET" "/auth/groups/{group}" => auth::get_group),
+    route!("DELETE" "/auth/groups/{group}" => auth::delete_group),
+    route!("GET" "/auth/groups/{group}/members" => auth::members),
+    route!("PUT" "/auth/groups/{group}/members/{user}" => auth::add_member),
+    route!("DELETE" "/auth/groups/{group}/members/{user}" => auth::remove_member),
+    route!("GET" "/auth/groups/{group}/policies" => auth::group_policies),
+    route!("PUT" "/auth/groups/{group}/policies/{policy}" => auth::attach_group_policy),
+    route!("DELETE" "/auth/groups/{group}/policies/{policy}" => auth::detach_group_policy),
+    route!("GET" "/auth/policies" => auth::list_policies),
+    route!("POST" "/auth/policies" => auth::create_policy),
+    route!("GET" "/auth/policies/{policy}" => auth::get_policy),
+    route!("PUT" "/auth/policies/{policy}" => auth::update_policy),
+    route!("DELETE" "/auth/policies/{policy}" => auth::delete_policy),
     route!("GET" "/repositories" => repos::list),
     route!("POST" "/repositories" => repos::create),
     route!("GET" "/repositories/{repo}" => repos::get),
@@ -398,10 +428,10 @@ async fn openapi(_: Call) -> Answer {
 /// Answer one API request.
 pub async fn handle(
     engine: &Engine,
-    keys: &KeyPair,
+    access: &Access,
     req: Request<hyper::body::Incoming>,
 ) -> Response<s3s::Body> {
-    let result = route(engine, keys, req).await;
+    let result = route(engine, access, req).await;
     match result {
         Ok(Reply::Json(status, body)) => json_response(status, &body),
         Ok(Reply::Empty(status)) => Response::builder()
@@ -413,22 +443,26 @@ pub async fn handle(
     }
 }
 
-async fn route(engine: &Engine, keys: &KeyPair, req: Request<hyper::body::Incoming>) -> Answer {
+async fn route(engine: &Engine, access: &Access, req: Request<hyper::body::Incoming>) -> Answer {
     let path = req.uri().path().to_string();
     let segments: Vec<String> = crate::request::path_segments(&path, "/api/v1");
     let method = req.method().clone();
-    let call = |params, committer: String, req| Call {
+    let call = |params, user: String, query, req| Call {
         engine: engine.clone(),
-        committer,
+        committer: user.clone(),
+        gate: Gate {
+            access: access.clone(),
+            user,
+        },
         method: method.clone(),
         params,
-        query: Query::parse(None),
+        query,
         req,
     };
     if let Ok((route, params)) = find(PUBLIC, &method, &segments) {
-        return (route.handler)(call(params, String::new(), req)).await;
+        return (route.handler)(call(params, String::new(), Query::parse(None), req)).await;
     }
-    let Some(identity) = auth::basic(req.headers(), keys) else {
+    let Some(identity) = crate::auth::basic(req.headers(), access).await else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "error authenticating request",
@@ -437,8 +471,12 @@ async fn route(engine: &Engine, keys: &KeyPair, req: Request<hyper::body::Incomi
     match find(ROUTES, &method, &segments) {
         Ok((route, params)) => {
             let query = Query::parse(req.uri().query());
-            let mut call = call(params, identity.user, req);
-            call.query = query;
+            let needs = permissions::needs(route.method, route.pattern, &params, &query)
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+            let call = call(params, identity.user, query, req);
+            if let Some(needs) = needs {
+                call.gate.require(&needs).await?;
+            }
             (route.handler)(call).await
         }
         Err(true) => Err(ApiError::new(
@@ -458,3 +496,30 @@ pub(crate) fn not_found(method: &Method, path: &str) -> ApiError {
 
 #[cfg(test)]
 mod openapi_check;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route names what it needs (or leaves it to its handler): none is open to any
+    /// key by mistake.
+    #[test]
+    fn every_route_names_its_permissions() {
+        let query = Query::parse(Some("path=a&prefix=p"));
+        for route in ROUTES {
+            let params = match_pattern(
+                route.pattern,
+                &route
+                    .pattern
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.trim_matches(['{', '}']).to_string())
+                    .collect::<Vec<_>>(),
+            );
+            let params = params.unwrap_or_default();
+            if let Err(e) = permissions::needs(route.method, route.pattern, &params, &query) {
+                panic!("{e}");
+            }
+        }
+    }
+}

@@ -8,6 +8,7 @@ use http_body_util::BodyStream;
 use sluice_meta::{ListItem, ListOptions, PutOptions, WriteCondition};
 
 use super::{Answer, ApiError, Call, Reply, read_json, reply};
+use crate::access::{Need, arn};
 use crate::api::{
     List, ObjectCopyCreation, ObjectErrorList, ObjectStats, PathList, StagingLocation,
     StagingMetadata, UpdateObjectUserMetadata,
@@ -368,6 +369,12 @@ pub(super) async fn delete_many(call: Call) -> Answer {
             "at most 1,000 paths per call",
         ));
     }
+    let needs: Vec<Need> = body
+        .paths
+        .iter()
+        .map(|p| Need::new("fs:DeleteObject", arn::object(&repo, p)).on_branch(&branch))
+        .collect();
+    call.gate.require(&needs).await?;
     let changes = body.paths.iter().map(|p| (p.clone(), None)).collect();
     engine.stage_entries(&repo, &branch, changes).await?;
     reply(StatusCode::OK, ObjectErrorList { errors: Vec::new() })
@@ -382,6 +389,11 @@ pub(super) async fn copy(call: Call) -> Answer {
     let dest = call.query.require("dest_path")?.to_string();
     let body: ObjectCopyCreation = read_json(call.req).await?;
     let src_ref = body.src_ref.unwrap_or_else(|| branch.clone());
+    let needs = [
+        Need::new("fs:ReadObject", arn::object(&repo, &body.src_path)).on_branch(&src_ref),
+        Need::new("fs:WriteObject", arn::object(&repo, &dest)).on_branch(&branch),
+    ];
+    call.gate.require(&needs).await?;
     let entry = engine
         .copy_object(&repo, &src_ref, &body.src_path, &branch, &dest, None)
         .await?;

@@ -493,7 +493,92 @@ fn samples() -> BTreeMap<&'static str, Value> {
             }),
         ),
         ("VersionConfig", sample(version())),
+        ("User", sample(user())),
+        ("UserList", list(user())),
+        ("CurrentUser", sample(CurrentUser { user: user() })),
+        (
+            "UserCreation",
+            sample(UserCreation {
+                id: "ann".into(),
+                friendly_name: Some("Ann".into()),
+                email: Some("ann@example.com".into()),
+                invite_user: Some(false),
+            }),
+        ),
+        ("Group", sample(group())),
+        ("GroupList", list(group())),
+        (
+            "GroupCreation",
+            sample(GroupCreation {
+                id: "Developers".into(),
+                description: Some("d".into()),
+            }),
+        ),
+        ("Credentials", sample(credentials())),
+        ("CredentialsList", list(credentials())),
+        (
+            "CredentialsWithSecret",
+            sample(CredentialsWithSecret {
+                access_key_id: "AKIAJEXAMPLE".into(),
+                secret_access_key: "secret".into(),
+                creation_date: 1,
+            }),
+        ),
+        ("Statement", sample(statement())),
+        ("Policy", sample(policy())),
+        ("PolicyList", list(policy())),
     ])
+}
+
+fn user() -> User {
+    User {
+        id: "ann".into(),
+        creation_date: 1,
+        friendly_name: Some("Ann".into()),
+        email: Some("ann@example.com".into()),
+    }
+}
+
+fn group() -> Group {
+    Group {
+        id: "Developers".into(),
+        name: Some("Developers".into()),
+        description: Some("d".into()),
+        creation_date: 1,
+    }
+}
+
+fn credentials() -> Credentials {
+    Credentials {
+        access_key_id: "AKIAJEXAMPLE".into(),
+        creation_date: 1,
+    }
+}
+
+fn statement() -> Statement {
+    Statement {
+        effect: "allow".into(),
+        resource: "*".into(),
+        action: vec!["fs:ReadObject".into()],
+        condition: Some(
+            [(
+                "StringLike".to_string(),
+                [("Branch".to_string(), vec!["dev-*".to_string()])]
+                    .into_iter()
+                    .collect(),
+            )]
+            .into_iter()
+            .collect(),
+        ),
+    }
+}
+
+fn policy() -> Policy {
+    Policy {
+        id: "P".into(),
+        creation_date: Some(1),
+        statement: vec![statement()],
+    }
 }
 
 #[test]

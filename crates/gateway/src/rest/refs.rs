@@ -7,6 +7,7 @@ use sluice_meta::{
 };
 
 use super::{Answer, ApiError, Call, Reply, read_json, reply};
+use crate::access::{Need, arn};
 use crate::api::{
     BranchCreation, BranchProtectionRule, CherryPickCreation, Commit, CommitCreation, Diff,
     FindMergeBaseResult, List, Merge, MergeResult, Ref, ResetCreation, RevertCreation, TagCreation,
@@ -147,6 +148,8 @@ pub(super) async fn list_branches(call: Call) -> Answer {
 pub(super) async fn create_branch(call: Call) -> Answer {
     let (engine, repo) = (call.engine.clone(), call.param("repo"));
     let body: BranchCreation = read_json(call.req).await?;
+    let need = Need::new("fs:CreateBranch", arn::branch(&repo, &body.name)).on_branch(&body.name);
+    call.gate.require(&[need]).await?;
     let b = engine
         .create_branch(&repo, &body.name, &body.source)
         .await?;
@@ -509,6 +512,9 @@ pub(super) async fn list_tags(call: Call) -> Answer {
 pub(super) async fn create_tag(call: Call) -> Answer {
     let (engine, repo) = (call.engine.clone(), call.param("repo"));
     let body: TagCreation = read_json(call.req).await?;
+    call.gate
+        .require(&[Need::new("fs:CreateTag", arn::tag(&repo, &body.id))])
+        .await?;
     let t = engine.create_tag(&repo, &body.id, &body.reference).await?;
     reply(
         StatusCode::CREATED,

@@ -4,9 +4,8 @@ use http::StatusCode;
 use sluice_meta::PageRequest;
 
 use super::{Answer, ApiError, Call, Reply, read_json, reply};
-use crate::api::{
-    Config, CurrentUser, List, Repository, RepositoryCreation, StorageConfig, User, VersionConfig,
-};
+use crate::access::{Need, arn};
+use crate::api::{Config, List, Repository, RepositoryCreation, StorageConfig, VersionConfig};
 use crate::api::{RepositoryMetadataKeys, RepositoryMetadataSet};
 
 /// The version reported to clients; lakeFS SDKs compare it against features they use.
@@ -72,18 +71,6 @@ pub(super) async fn storage(call: Call) -> Answer {
     reply(StatusCode::OK, storage_config(&call.engine))
 }
 
-pub(super) async fn user(call: Call) -> Answer {
-    reply(
-        StatusCode::OK,
-        CurrentUser {
-            user: User {
-                id: call.committer,
-                creation_date: 0,
-            },
-        },
-    )
-}
-
 pub(super) async fn list(call: Call) -> Answer {
     let amount = call.query.amount()?;
     let prefix = call.query.get("prefix").unwrap_or("").to_string();
@@ -94,7 +81,14 @@ pub(super) async fn list(call: Call) -> Answer {
         .with_after(after);
     let page = call.engine.list_repositories(&request).await?;
     let next = page.items.last().map(|r| r.name.clone());
-    let results = page.items.iter().map(repository).collect();
+    // The caller sees the repositories it may read, as lakeFS filters its listing.
+    let mut results = Vec::with_capacity(page.items.len());
+    for r in &page.items {
+        let need = Need::new("fs:ReadRepository", arn::repository(&r.name));
+        if call.gate.may(&need).await {
+            results.push(repository(r));
+        }
+    }
     reply(
         StatusCode::OK,
         List::new(results, page.has_more, next.as_deref(), amount),
@@ -104,6 +98,8 @@ pub(super) async fn list(call: Call) -> Answer {
 pub(super) async fn create(call: Call) -> Answer {
     let engine = call.engine.clone();
     let body: RepositoryCreation = read_json(call.req).await?;
+    let need = Need::new("fs:CreateRepository", arn::repository(&body.name));
+    call.gate.require(&[need]).await?;
     if body.sample_data || body.read_only {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

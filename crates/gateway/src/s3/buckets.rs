@@ -6,6 +6,7 @@ use sluice_meta::{ErrorKind, ListOptions};
 
 use super::errors::{Resource, on};
 use super::{SluiceS3, owner, timestamp};
+use crate::access::{Need, arn};
 
 /// The branch S3's CreateBucket gives a new repository.
 const DEFAULT_BRANCH: &str = "main";
@@ -13,7 +14,7 @@ const DEFAULT_BRANCH: &str = "main";
 impl SluiceS3 {
     pub(super) async fn op_list_buckets(
         &self,
-        _req: S3Request<ListBucketsInput>,
+        req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let repos = self
             .engine
@@ -21,7 +22,18 @@ impl SluiceS3 {
             .await
             .map_err(on(Resource::Bucket))?
             .items;
-        let buckets = repos
+        // The signer sees the repositories it may read, as lakeFS filters its listing.
+        let user = super::permissions::identity_of(&req).map(|i| i.user.clone());
+        let mut readable = Vec::with_capacity(repos.len());
+        for r in repos {
+            let need = Need::new("fs:ReadRepository", arn::repository(&r.name));
+            if let Some(user) = &user
+                && self.access.may(user, &need).await
+            {
+                readable.push(r);
+            }
+        }
+        let buckets = readable
             .into_iter()
             .map(|r| Bucket {
                 name: Some(r.name),

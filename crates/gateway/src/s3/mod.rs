@@ -11,6 +11,7 @@ mod front;
 mod listing;
 mod multipart;
 mod objects;
+mod permissions;
 
 use std::sync::Arc;
 
@@ -20,16 +21,20 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use sluice_meta::{Engine, Entry, ErrorKind, Repository};
 
+use crate::access::Access;
 use crate::auth::KeyAuth;
-use crate::credentials::KeyPair;
 use address::{Hosts, split_key};
 use errors::{Resource, on};
 pub(crate) use front::call;
 
 /// Build the S3 service over `engine`.
-pub fn service(engine: Engine, keys: KeyPair, domain: &str) -> S3Service {
-    let mut builder = S3ServiceBuilder::new(SluiceS3 { engine });
-    builder.set_auth(KeyAuth(keys));
+pub fn service(engine: Engine, access: Access, domain: &str) -> S3Service {
+    let mut builder = S3ServiceBuilder::new(SluiceS3 {
+        engine,
+        access: access.clone(),
+    });
+    builder.set_auth(KeyAuth(access.clone()));
+    builder.set_access(permissions::S3Permissions(access));
     builder.set_host(Hosts::new(domain));
     let mut config = S3Config::default();
     // Multi-object delete and complete-multipart bodies: 1,000 keys or 10,000 parts fit.
@@ -40,6 +45,7 @@ pub fn service(engine: Engine, keys: KeyPair, domain: &str) -> S3Service {
 
 pub(crate) struct SluiceS3 {
     engine: Engine,
+    access: Access,
 }
 
 /// The owner every listing names.

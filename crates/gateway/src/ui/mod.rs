@@ -19,6 +19,7 @@ mod form;
 mod layout;
 mod objects;
 mod parts;
+mod permissions;
 mod preview;
 mod repositories;
 pub(crate) mod session;
@@ -32,7 +33,7 @@ use http::{Method, Request, Response, StatusCode};
 use maud::Markup;
 use sluice_meta::{Engine, Error, ErrorKind};
 
-use crate::credentials::KeyPair;
+use crate::access::{Access, AccessError, Gate};
 use session::{Flash, SessionView, Sessions};
 
 const STYLE: &str = include_str!("assets/style.css");
@@ -121,6 +122,18 @@ impl From<Error> for UiError {
     }
 }
 
+impl From<AccessError> for UiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Denied { action, resource } => Self::new(
+                StatusCode::FORBIDDEN,
+                format!("You may not do this: your policies do not allow {action} on {resource}."),
+            ),
+            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
+    }
+}
+
 impl From<sluice_query::QueryError> for UiError {
     fn from(e: sluice_query::QueryError) -> Self {
         match e {
@@ -148,6 +161,8 @@ impl Ui {
 /// Everything a page handler needs.
 pub(crate) struct Ctx {
     pub engine: Engine,
+    /// The signed-in user, and what it may do.
+    pub gate: Gate,
     pub sessions: Sessions,
     pub session: SessionView,
     /// What the last form left, taken once.
@@ -216,7 +231,7 @@ fn same_origin<B>(req: &Request<B>) -> bool {
 }
 
 /// Answer one UI request.
-pub async fn handle<B>(ui: &Ui, engine: &Engine, keys: &KeyPair, req: Request<B>) -> Reply
+pub async fn handle<B>(ui: &Ui, engine: &Engine, access: &Access, req: Request<B>) -> Reply
 where
     B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: std::fmt::Display + std::error::Error + Send + Sync + 'static,
@@ -241,7 +256,7 @@ where
         ));
     }
     if (&method, path.as_str()) == (&Method::POST, "/ui/login") {
-        return signin::sign_in(&ui.sessions, keys, req).await;
+        return signin::sign_in(&ui.sessions, access, req).await;
     }
     let session = crate::auth::session(&ui.sessions, req.headers())
         .await
@@ -264,6 +279,10 @@ where
     }
     let ctx = Ctx {
         engine: engine.clone(),
+        gate: Gate {
+            access: access.clone(),
+            user: session.user.clone(),
+        },
         sessions: ui.sessions.clone(),
         flash: ui.sessions.take_flash(&session.id).await,
         session,
@@ -274,7 +293,14 @@ where
     let result = if method == Method::POST {
         post(ctx, &segs, req).await
     } else if method == Method::GET || method == Method::HEAD {
-        get(&ctx, &segs).await
+        match ctx
+            .gate
+            .require(&permissions::page(&segs, &ctx.query))
+            .await
+        {
+            Ok(()) => get(&ctx, &segs).await,
+            Err(e) => Err(e.into()),
+        }
     } else {
         Err(UiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -326,6 +352,21 @@ where
         if !ctx.sessions.check_csrf(&ctx.session, token) {
             return Err(csrf_refused());
         }
+        // A step of a multipart upload writes where its upload started.
+        let target = match (segs, ctx.param("upload")) {
+            ([_, _, _, "start"] | [_, _, _], _) => (
+                ctx.param("ref").unwrap_or("").to_string(),
+                ctx.param("path").unwrap_or("").to_string(),
+            ),
+            (_, Some(id)) => match ctx.engine.upload(repo, id).await {
+                Ok(u) => (u.branch, u.path),
+                Err(_) => (String::new(), String::new()),
+            },
+            _ => (String::new(), String::new()),
+        };
+        ctx.gate
+            .require(&permissions::upload(repo, &target.0, &target.1))
+            .await?;
         return match segs {
             [_, _, _] => objects::upload(&ctx, repo, req).await,
             [_, _, _, step] => Ok(parts::step(&ctx, repo, step, req).await),
@@ -336,6 +377,7 @@ where
     if !ctx.sessions.check_csrf(&ctx.session, form.text("csrf")) {
         return Err(csrf_refused());
     }
+    ctx.gate.require(&permissions::form(segs, &form)).await?;
     // Where to go back to, and what happened there.
     let (back, outcome) = match segs {
         ["repositories"] => repositories::create(&ctx, &form).await,

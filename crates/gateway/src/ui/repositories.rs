@@ -1,6 +1,7 @@
 //! `/ui/repositories`: the list, "Create Repository" (name, storage namespace, default
 //! branch) and delete.
 
+use crate::access::{Need, arn};
 use http::StatusCode;
 use maud::html;
 use sluice_meta::PageRequest;
@@ -15,11 +16,20 @@ const PAGE: usize = 100;
 pub(crate) async fn list(ctx: &Ctx) -> Result<Reply, UiError> {
     let after = ctx.param("after");
     let request = PageRequest::first(PAGE).with_after(after);
-    let listed = ctx.engine.list_repositories(&request).await?;
+    let mut listed = ctx.engine.list_repositories(&request).await?;
     let next = listed
         .has_more
         .then(|| listed.items.last().map(|r| r.name.clone()))
         .flatten();
+    // The user sees the repositories it may read.
+    let mut readable = Vec::with_capacity(listed.items.len());
+    for r in std::mem::take(&mut listed.items) {
+        let need = Need::new("fs:ReadRepository", arn::repository(&r.name));
+        if ctx.gate.may(&need).await {
+            readable.push(r);
+        }
+    }
+    listed.items = readable;
     let s = &ctx.session;
     let body = html! {
         h1 { "Repositories" }

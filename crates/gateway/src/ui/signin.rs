@@ -8,7 +8,7 @@ use super::form::{Form, read_form};
 use super::layout::page;
 use super::session::{self, Flash, SessionView, Sessions};
 use super::{Reply, html, redirect};
-use crate::credentials::KeyPair;
+use crate::access::Access;
 
 /// Where to go after signing in: a page of the UI, never another site.
 fn next_page(form: &Form) -> String {
@@ -50,7 +50,7 @@ pub(crate) fn form_page(error: Option<&str>, query: Form) -> Reply {
 
 /// `POST /ui/login`: a session for the right key pair, the form again with an error for a
 /// wrong one.
-pub(crate) async fn sign_in<B>(sessions: &Sessions, keys: &KeyPair, req: Request<B>) -> Reply
+pub(crate) async fn sign_in<B>(sessions: &Sessions, access: &Access, req: Request<B>) -> Reply
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: std::error::Error + Send + Sync + 'static,
@@ -68,7 +68,8 @@ where
             StatusCode::OK,
         );
     }
-    let Some(identity) = crate::auth::key_pair(keys, id, secret, crate::auth::Via::Session) else {
+    let Some(identity) = crate::auth::key_pair(access, id, secret, crate::auth::Via::Session).await
+    else {
         return page_with(
             Some("Wrong access key ID or secret access key: check the pair and try again."),
             &form,

@@ -13,6 +13,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     engine: Engine,
     keys: KeyPair,
+    access: crate::access::Access,
     ui: Ui,
 }
 
@@ -26,14 +27,21 @@ impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::open_embedded(dir.path()).unwrap().build();
+        let keys = KeyPair {
+            access_key_id: "AKUITEST".into(),
+            secret_access_key: "ui-secret".into(),
+        };
+        let access = crate::access::Access::new(
+            engine.kv().clone(),
+            crate::access::SecretCipher::from_material(b"ui tests"),
+            keys.clone(),
+        );
         Self {
             _dir: dir,
             ui: Ui::new(engine.kv().clone()),
             engine,
-            keys: KeyPair {
-                access_key_id: "AKUITEST".into(),
-                secret_access_key: "ui-secret".into(),
-            },
+            keys,
+            access,
         }
     }
 
@@ -53,7 +61,7 @@ impl Fixture {
             b = b.header(*k, *v);
         }
         let req = b.body(Full::new(Bytes::from(body.to_string()))).unwrap();
-        let resp = handle(&self.ui, &self.engine, &self.keys, req).await;
+        let resp = handle(&self.ui, &self.engine, &self.access, req).await;
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();

@@ -51,7 +51,13 @@ impl Server {
             access_key_id: ACCESS_KEY.into(),
             secret_access_key: SECRET_KEY.into(),
         };
-        let app = sluice_gateway::App::new(engine.clone(), keys, "localhost");
+        let access = sluice_gateway::access::Access::new(
+            engine.kv().clone(),
+            sluice_gateway::access::SecretCipher::from_material(b"gateway tests"),
+            keys,
+        );
+        access.setup().await.expect("auth setup");
+        let app = sluice_gateway::App::new(engine.clone(), access, "localhost");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
