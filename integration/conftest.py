@@ -45,11 +45,13 @@ class Sluice:
         self.log_path = Path(data_dir).with_suffix(".log")
         self.extra_args = []  # more flags for `sluice run`
         self.keys = (ACCESS_KEY, SECRET_KEY)  # the pair `sluice run` gets in its environment
+        self.extra_env = {}  # more variables for `sluice run`
 
     def start(self):
         env = dict(os.environ)
         env["SLUICE_ACCESS_KEY_ID"], env["SLUICE_SECRET_ACCESS_KEY"] = self.keys
         env.setdefault("RUST_LOG", "info,s3s=warn")
+        env.update(self.extra_env)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sluice_binary(), "run", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}",
@@ -142,6 +144,8 @@ class Cluster(Sluice):
         self.sidecars = [Sluice(os.path.join(base, name)) for name in ("a", "b")]
         for s in self.sidecars:
             s.extra_args = ["--metadata", metadata, "--config", str(config)]
+            # Access keys' secrets are sealed in the shared store: every sidecar needs the key.
+            s.extra_env = {"SLUICE_AUTH_ENCRYPT_SECRET_KEY": f"it-{database}"}
         self.balancer = Balancer([s.port for s in self.sidecars])
         self.port = self.balancer.port
         self.endpoint = f"http://127.0.0.1:{self.port}"

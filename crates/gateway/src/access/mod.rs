@@ -166,18 +166,21 @@ impl Access {
 
     /// Ok when `user` may do everything `needs` names; else the first need refused.
     pub async fn authorize(&self, user: &str, needs: &[Need]) -> Result<(), AccessError> {
-        if self.is_admin(user) {
-            return Ok(());
-        }
-        let policies = self.effective_policies(user).await?;
-        for need in needs {
-            if !policy::allows(policies.iter(), user, need) {
-                tracing::info!(user, action = need.action, resource = %need.resource, "denied");
-                return Err(AccessError::Denied {
-                    action: need.action,
-                    resource: need.resource.clone(),
-                });
+        if !self.is_admin(user) {
+            let policies = self.effective_policies(user).await?;
+            for need in needs {
+                if !policy::allows(policies.iter(), user, need) {
+                    tracing::info!(target: "sluice::audit", user, action = need.action, resource = %need.resource, "denied");
+                    return Err(AccessError::Denied {
+                        action: need.action,
+                        resource: need.resource.clone(),
+                    });
+                }
             }
+        }
+        // One audit line per change allowed: who, what, where (reads are not logged).
+        for need in needs.iter().filter(|n| changes_something(n.action)) {
+            tracing::info!(target: "sluice::audit", user, action = need.action, resource = %need.resource, branch = need.branch.as_deref().unwrap_or(""), "allowed");
         }
         Ok(())
     }
@@ -188,6 +191,12 @@ impl Access {
             .await
             .is_ok()
     }
+}
+
+/// True for actions that change something (lakeFS names reads Read*, List* and Get*).
+fn changes_something(action: &str) -> bool {
+    let name = action.split_once(':').map_or(action, |(_, n)| n);
+    !["Read", "List", "Get"].iter().any(|p| name.starts_with(p))
 }
 
 /// A request's user and the means to check what it may do, as handlers carry it.
