@@ -335,3 +335,71 @@ def test_sigkill_during_large_and_multipart_writes(tmp_path):
         print(f"acknowledged {len(acked)}, in flight {len(unacked)}, completed after restart {completed_after}")
     finally:
         server.stop()
+
+
+def self_signed(folder):
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sluice test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_on_the_listener(tmp_path):
+    """--tls-cert and --tls-key serve HTTPS: boto3 and the REST API work over it with the
+    certificate trusted, plain HTTP on the port does not, and a bad key is refused at start."""
+    import boto3
+    from botocore.config import Config
+
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    env = {"SLUICE_ACCESS_KEY_ID": ACCESS_KEY, "SLUICE_SECRET_ACCESS_KEY": SECRET_KEY}
+    proc, lines = start(["--data-dir", str(tmp_path / "data"), "--listen", f"127.0.0.1:{port}",
+                         "--tls-cert", str(cert), "--tls-key", str(key)], env)
+    try:
+        assert any(f"https://127.0.0.1:{port}" in line for line in lines), lines
+        endpoint = f"https://127.0.0.1:{port}"
+        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
+                          aws_secret_access_key=SECRET_KEY, region_name="us-east-1", verify=str(cert),
+                          config=Config(s3={"addressing_style": "path"}))
+        s3.create_bucket(Bucket="tls")
+        s3.put_object(Bucket="tls", Key="main/a.txt", Body=b"over tls")
+        assert s3.get_object(Bucket="tls", Key="main/a.txt")["Body"].read() == b"over tls"
+        r = requests.get(f"{endpoint}/api/v1/repositories/tls", auth=(ACCESS_KEY, SECRET_KEY), verify=str(cert),
+                         timeout=30)
+        assert r.status_code == 200 and r.json()["id"] == "tls"
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/api/v1/healthcheck", timeout=10)
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(f"{endpoint}/api/v1/healthcheck", timeout=10)  # an untrusted certificate
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    other_cert, _ = self_signed(tmp_path / "..")
+    bad = subprocess.run([sluice_binary(), "run", "--data-dir", str(tmp_path / "data"), "--listen",
+                          f"127.0.0.1:{free_port()}", "--tls-cert", str(other_cert), "--tls-key", str(cert)],
+                         env={**os.environ, **env}, capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "TLS" in bad.stderr, bad.stderr
+
+
+def test_oversized_request_heads_are_refused(sluice):
+    """A request head beyond 64 KiB is refused (431), not buffered, and the server serves on."""
+    r = requests.get(f"{sluice.endpoint}/api/v1/healthcheck", headers={"x-big": "a" * 100_000}, timeout=30)
+    assert r.status_code == 431
+    assert requests.get(f"{sluice.endpoint}/api/v1/healthcheck", timeout=30).status_code == 204

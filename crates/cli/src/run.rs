@@ -26,6 +26,12 @@ pub struct RunArgs {
     /// sidecar given the same address [default: the embedded store in the data dir]
     #[arg(long, env = "SLUICE_METADATA")]
     metadata: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key)
+    #[arg(long, env = "SLUICE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, env = "SLUICE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// The config file's shape.
@@ -97,6 +103,8 @@ pub enum RunError {
     GcInterval,
     #[error("users and access keys: {0}")]
     Access(#[from] sluice_gateway::access::AccessError),
+    #[error("TLS: {0}")]
+    Tls(#[from] sluice_gateway::tls::TlsError),
 }
 
 pub fn run(args: RunArgs) -> Result<(), RunError> {
@@ -132,6 +140,10 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
     if file.gc.as_ref().is_some_and(|g| g.interval_seconds == 0) {
         return Err(RunError::GcInterval);
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(sluice_gateway::tls::acceptor(cert, key)?),
+        _ => None,
+    };
 
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -208,7 +220,8 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
             .map_err(|e| RunError::Bind(addr, e))?;
         let local = listener.local_addr().map_err(RunError::Serve)?;
         // The line tests and scripts wait for; it names the real port when listen used :0.
-        println!("Sluice listening on http://{local}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("Sluice listening on {scheme}://{local}");
         tracing::info!(data_dir = %data_dir.display(), %local, "serving");
         if let Some(gc) = file.gc.clone() {
             tokio::spawn(collect_periodically(engine.clone(), gc));
@@ -221,7 +234,7 @@ pub fn run(args: RunArgs) -> Result<(), RunError> {
         let access = sluice_gateway::access::Access::new(engine.kv().clone(), cipher, keys);
         access.setup().await?;
         let app = sluice_gateway::App::new(engine, access, &domain);
-        sluice_gateway::server::serve(listener, app, shutdown_signal())
+        sluice_gateway::server::serve_with(listener, app, tls, shutdown_signal())
             .await
             .map_err(RunError::Serve)
     })

@@ -17,6 +17,7 @@ pub mod rest;
 pub mod s3;
 pub mod server;
 pub mod sync_stream;
+pub mod tls;
 pub mod ui;
 
 use std::future::Future;

@@ -31,6 +31,9 @@ pub use policy::{Need, Policy};
 /// made through this sidecar applies at once.
 const POLICY_CACHE_TTL: Duration = Duration::from_secs(2);
 
+/// A user's effective policies and when they were read.
+type CachedPolicies = (Instant, Arc<Vec<Policy>>);
+
 /// Errors of users, keys, groups and policies.
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
@@ -76,7 +79,7 @@ pub enum AccessError {
 pub struct Access {
     directory: Directory,
     admin: KeyPair,
-    policies: Arc<DashMap<String, (Instant, Arc<Vec<Policy>>)>>,
+    policies: Arc<DashMap<String, CachedPolicies>>,
 }
 
 impl std::fmt::Debug for Access {

@@ -178,6 +178,12 @@ impl S3Access for S3Permissions {
         self.require(req, &[need]).await
     }
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
+        if req.input.delete.objects.len() > 1000 {
+            return Err(s3_error!(
+                MalformedXML,
+                "at most 1,000 keys per DeleteObjects request"
+            ));
+        }
         // The whole request is refused when any one key may not be deleted.
         let needs: Vec<Need> = req
             .input
