@@ -21,6 +21,8 @@ pub mod tls;
 pub mod ui;
 
 use std::future::Future;
+
+use futures::FutureExt as _;
 use std::pin::Pin;
 
 use sluice_meta::Engine;
@@ -49,6 +51,23 @@ impl App {
     }
 }
 
+/// The answer to a request whose handler panicked, in its protocol's form.
+fn internal_error(api: bool) -> http::Response<s3s::Body> {
+    let (content_type, body) = if api {
+        ("application/json", r#"{"message":"internal error"}"#)
+    } else {
+        (
+            "application/xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>"#,
+        )
+    };
+    http::Response::builder()
+        .status(http::StatusCode::INTERNAL_SERVER_ERROR)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .body(s3s::Body::from(body.to_string()))
+        .expect("valid response")
+}
+
 /// True when the request announces a body (a length above zero, or chunked).
 fn request_has_body<B>(req: &http::Request<B>) -> bool {
     let headers = req.headers();
@@ -71,12 +90,30 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for App {
             // The REST API is routed before s3s, whose path parsing would take `api` for a
             // bucket and refuse Basic auth.
             let carries_body = request_has_body(&req);
-            let mut response = if rest::is_api(req.uri().path()) {
-                rest::handle(&app.engine, &app.access, req).await
-            } else if ui::is_ui(&req) {
-                ui::handle(&app.ui, &app.engine, &app.access, req).await
-            } else {
-                s3::call(&app.s3, req).await?
+            let api = rest::is_api(req.uri().path());
+            let routed = async move {
+                let response = if api {
+                    rest::handle(&app.engine, &app.access, req).await
+                } else if ui::is_ui(&req) {
+                    ui::handle(&app.ui, &app.engine, &app.access, req).await
+                } else {
+                    s3::call(&app.s3, req).await?
+                };
+                Ok::<_, s3s::HttpError>(response)
+            };
+            // A bug that panics answers 500 and is logged, instead of dropping the
+            // connection without a word; nothing it held is shared with other requests.
+            let mut response = match std::panic::AssertUnwindSafe(routed).catch_unwind().await {
+                Ok(answer) => answer?,
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(panic = %what, "a request panicked");
+                    internal_error(api)
+                }
             };
             // An error answered before the body was read leaves the body unsent (a client
             // waiting on `Expect: 100-continue` never sends it) or unread; either way the

@@ -40,7 +40,12 @@ fn parse(expr: &str) -> Result<(&str, Vec<Step>)> {
     }
     let mut steps = Vec::new();
     while let Some(op) = rest.chars().next() {
-        rest = &rest[1..];
+        // Only `~` and `^` start a step; anything else (any character, of any width) is
+        // refused before the text is cut.
+        if op != '~' && op != '^' {
+            return Err(bad());
+        }
+        rest = &rest[op.len_utf8()..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         let n = if digits == 0 {
             1
@@ -173,5 +178,10 @@ mod tests {
         assert_eq!(parse("abc^").unwrap(), ("abc", vec![Step::Parent(1)]));
         assert!(parse("~1").is_err());
         assert!(parse("main~x").is_err());
+        // A wide character after a step is refused, not cut in the middle (found by
+        // gateway/tests/protocol_fuzz.rs: it panicked the request's task).
+        assert!(parse("main~\u{10087}").is_err());
+        assert!(parse("main^2é").is_err());
+        assert!(parse("main~~é").is_err());
     }
 }

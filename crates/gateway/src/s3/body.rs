@@ -36,6 +36,8 @@ pub(crate) struct Expectations {
     pub length: Option<u64>,
     /// Trailers of an aws-chunked body, readable once it ended.
     pub trailers: Option<TrailingHeaders>,
+    /// The checksum trailer `x-amz-trailer` announced: it must arrive.
+    pub announced_trailer: Option<String>,
 }
 
 /// Read what a request says about its body. Fails on a malformed Content-MD5.
@@ -82,6 +84,7 @@ pub(crate) fn expectations(
         "x-amz-checksum-algorithm",
         "x-amz-trailer",
     ];
+    let mut announced_trailer = None;
     for name in declared {
         if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
             let alg = v
@@ -90,7 +93,10 @@ pub(crate) fn expectations(
                 .trim_start_matches("x-amz-checksum-")
                 .to_string();
             if ALGORITHMS.contains(&alg.as_str()) && !compute.contains(&alg) {
-                compute.push(alg);
+                compute.push(alg.clone());
+            }
+            if name == "x-amz-trailer" && ALGORITHMS.contains(&alg.as_str()) {
+                announced_trailer = Some(alg);
             }
         }
     }
@@ -100,6 +106,7 @@ pub(crate) fn expectations(
         compute,
         length: length.and_then(|l| u64::try_from(l).ok()),
         trailers,
+        announced_trailer,
     })
 }
 
@@ -200,6 +207,7 @@ impl CheckedBody {
             }
         }
         let mut expected = self.expect.checksums.clone();
+        let mut trailed = Vec::new();
         if let Some(trailers) = self.expect.trailers.as_ref().and_then(|t| t.take()) {
             for alg in ALGORITHMS {
                 if let Some(v) = trailers
@@ -207,8 +215,25 @@ impl CheckedBody {
                     .and_then(|v| v.to_str().ok())
                 {
                     expected.insert(alg.to_string(), v.to_string());
+                    trailed.push(alg.to_string());
                 }
             }
+        }
+        // A body whose announced checksum trailer never came (or came mangled) is not
+        // checked by anything: refuse it rather than store bytes nothing vouched for.
+        if let Some(alg) = &self.expect.announced_trailer
+            && !trailed.contains(alg)
+        {
+            let mut err = S3Error::with_message(
+                "MalformedTrailerError"
+                    .parse::<S3ErrorCode>()
+                    .expect("infallible"),
+                format!(
+                    "The x-amz-checksum-{alg} trailer that x-amz-trailer announced did not arrive."
+                ),
+            );
+            err.set_status_code(http::StatusCode::BAD_REQUEST);
+            return Err(err);
         }
         for (alg, want) in &expected {
             match computed.get(alg) {

@@ -25,9 +25,27 @@ pub(crate) async fn call(
     } else {
         req.map(s3s::Body::from)
     };
-    let mut response = s3.call(req).await?;
+    let mut response = match s3.call(req).await {
+        Ok(r) => r,
+        // s3s could not read the request at all (a path whose percent-encoding is broken,
+        // say): answer S3's error instead of dropping the connection without a word.
+        Err(e) => {
+            tracing::debug!(error = ?e, "an S3 request that could not be read");
+            unreadable()
+        }
+    };
     stamp(&mut response, &id);
     Ok(response)
+}
+
+/// S3's answer to a request it cannot parse.
+fn unreadable() -> http::Response<s3s::Body> {
+    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InvalidURI</Code><Message>Couldn't parse the specified URI.</Message></Error>";
+    http::Response::builder()
+        .status(http::StatusCode::BAD_REQUEST)
+        .header(http::header::CONTENT_TYPE, "application/xml")
+        .body(s3s::Body::from(body.to_string()))
+        .expect("valid response")
 }
 
 /// A fresh request id, in S3's shape (16 upper-case hex digits).
