@@ -403,3 +403,82 @@ def test_oversized_request_heads_are_refused(sluice):
     r = requests.get(f"{sluice.endpoint}/api/v1/healthcheck", headers={"x-big": "a" * 100_000}, timeout=30)
     assert r.status_code == 431
     assert requests.get(f"{sluice.endpoint}/api/v1/healthcheck", timeout=30).status_code == 204
+
+
+def test_a_full_disk_refuses_writes_cleanly_and_recovers(tmp_path):
+    """The data dir on a 4 MiB tmpfs, filled up: PUTs and commits get S3's and the API's
+    errors (no crash, no hang, nothing half-visible), every acknowledged object still reads
+    back, and once space returns writes and commits work again, across a restart too.
+    Mounting needs root, as CI has; without it this test fails rather than skip."""
+    import boto3
+    from botocore.config import Config
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
+                             capture_output=True, text=True)
+    assert mounted.returncode == 0, f"cannot mount a tmpfs (root is needed): {mounted.stderr}"
+    proc = None
+    try:
+        port = free_port()
+        env = {"SLUICE_ACCESS_KEY_ID": ACCESS_KEY, "SLUICE_SECRET_ACCESS_KEY": SECRET_KEY}
+        args = ["--data-dir", str(mnt / "data"), "--listen", f"127.0.0.1:{port}"]
+        proc, _ = start(args, env)
+        endpoint = f"http://127.0.0.1:{port}"
+        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
+                          aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
+                          config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+        api = lambda method, path, **kw: requests.request(method, f"{endpoint}/api/v1{path}",
+                                                          auth=(ACCESS_KEY, SECRET_KEY), timeout=60, **kw)
+        s3.create_bucket(Bucket="full")
+        acknowledged = {}
+        for i in range(4):
+            body = os.urandom(100_000 if i % 2 else 1000)
+            s3.put_object(Bucket="full", Key=f"main/before/{i}", Body=body)
+            acknowledged[f"main/before/{i}"] = body
+        assert api("POST", "/repositories/full/branches/main/commits", json={"message": "before"}).status_code == 201
+        # Fill what is left.
+        filler = mnt / "filler"
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        refused = 0
+        for i, size in enumerate([200_000, 50_000, 1000, 10]):
+            try:
+                s3.put_object(Bucket="full", Key=f"main/during/{i}", Body=os.urandom(size))
+            except ClientError as e:
+                assert e.response["Error"]["Code"] in ("ServiceUnavailable", "SlowDown", "InternalError"), e.response
+                refused += 1
+        assert refused >= 1, "nothing was refused on a full disk"
+        r = api("POST", "/repositories/full/branches/main/commits", json={"message": "during"})
+        assert r.status_code in (201, 400, 500, 503), r.text
+        assert proc.poll() is None, "the server died on a full disk"
+        for key, body in acknowledged.items():
+            assert s3.get_object(Bucket="full", Key=key)["Body"].read() == body
+        # Space returns: writes and commits work again.
+        filler.unlink()
+        for i in range(3):
+            body = os.urandom(100_000)
+            s3.put_object(Bucket="full", Key=f"main/after/{i}", Body=body)
+            acknowledged[f"main/after/{i}"] = body
+        r = api("POST", "/repositories/full/branches/main/commits", json={"message": "after"})
+        assert r.status_code == 201, r.text
+        _, log = stop(proc)
+        # The metadata store hit the full disk too, and came back without a restart.
+        assert "reopened after an I/O error" in log, log[-2000:]
+        proc, _ = start(args, env)
+        for key, body in acknowledged.items():
+            assert s3.get_object(Bucket="full", Key=key)["Body"].read() == body, key
+        listed = [o["Key"] for o in s3.list_objects_v2(Bucket="full", Prefix="main/")["Contents"]]
+        for key in listed:  # nothing half-written is listed: every listed object reads whole
+            obj = s3.get_object(Bucket="full", Key=key)
+            assert len(obj["Body"].read()) == obj["ContentLength"]
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

@@ -3,9 +3,14 @@
 //! Writes from concurrent callers are grouped: one writer task drains every batch that is
 //! waiting, applies them in one redb transaction with one fsync, and answers each caller
 //! with its own outcome. A batch whose conditions fail is skipped without touching the others.
+//!
+//! An I/O error (a full disk) fails the group it hit, and redb then refuses every later
+//! transaction until the file is opened again; so the writer opens it again, once the
+//! readers in flight are done, and the next write finds the store working when space has
+//! returned. A transaction that failed never committed: nothing of it is visible.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -22,9 +27,12 @@ const MAX_GROUP: usize = 256;
 
 type Reply = oneshot::Sender<Result<()>>;
 
+/// The open database, replaced when it has to be opened again; `None` while that happens.
+type Slot = Arc<RwLock<Option<Arc<Database>>>>;
+
 /// A [`Kv`] in a redb database file.
 pub struct EmbeddedKv {
-    db: Arc<Database>,
+    db: Slot,
     writer: Option<mpsc::UnboundedSender<(WriteBatch, Reply)>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -49,29 +57,32 @@ fn db_error(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::unavailable("embedded metadata store").with_source(e)
 }
 
+/// Open (or create) the database at `path`, with its table.
+fn open_database(path: &Path) -> std::result::Result<Database, redb::Error> {
+    // redb's page cache grows to a gigabyte by default; the sidecar's memory budget is
+    // far smaller, and the OS page cache holds the file anyway.
+    let db = Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)?;
+    let tx = db.begin_write()?;
+    tx.open_table(TABLE)?;
+    tx.commit()?;
+    Ok(db)
+}
+
 impl EmbeddedKv {
     /// Open (or create) the store at `path`. Must be called inside a tokio runtime.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         if let Some(parent) = path.as_ref().parent() {
             std::fs::create_dir_all(parent)?;
         }
-        // redb's page cache grows to a gigabyte by default; the sidecar's memory budget is
-        // far smaller, and the OS page cache holds the file anyway.
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path.as_ref())
-            .map_err(db_error)?;
-        {
-            let tx = db.begin_write().map_err(db_error)?;
-            tx.open_table(TABLE).map_err(db_error)?;
-            tx.commit().map_err(db_error)?;
-        }
-        let db = Arc::new(db);
+        let db = open_database(path.as_ref()).map_err(db_error)?;
+        let db: Slot = Arc::new(RwLock::new(Some(Arc::new(db))));
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer_db = db.clone();
+        let (writer_db, path) = (db.clone(), path.as_ref().to_path_buf());
         let writer_thread = std::thread::Builder::new()
             .name("sluice-kv-writer".into())
-            .spawn(move || writer_loop(writer_db, rx))
+            .spawn(move || writer_loop(writer_db, path, rx))
             .map_err(Error::from)?;
         Ok(Self {
             db,
@@ -79,10 +90,64 @@ impl EmbeddedKv {
             writer_thread: Some(writer_thread),
         })
     }
+
+    /// The open database, for a read.
+    fn database(&self) -> Result<Arc<Database>> {
+        current(&self.db)
+    }
+}
+
+fn current(slot: &Slot) -> Result<Arc<Database>> {
+    slot.read()
+        .expect("no panic while the slot is held")
+        .clone()
+        .ok_or_else(|| {
+            Error::unavailable("embedded metadata store is being reopened after an I/O error")
+        })
+}
+
+/// Open the database again after an I/O error: take it out of the slot, wait for the
+/// readers still holding it, close it, open it, put it back. When opening fails (the disk
+/// is still full), the slot stays empty and the next write tries again.
+fn reopen(slot: &Slot, path: &Path) {
+    let taken = slot
+        .write()
+        .expect("no panic while the slot is held")
+        .take();
+    if let Some(mut db) = taken {
+        // Readers clone the Arc for one call; they finish in moments.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match Arc::try_unwrap(db) {
+                Ok(database) => {
+                    drop(database);
+                    break;
+                }
+                Err(shared) if std::time::Instant::now() < deadline => {
+                    db = shared;
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(shared) => {
+                    tracing::error!(
+                        "readers still hold the embedded store after 30 s; not reopened"
+                    );
+                    *slot.write().expect("no panic while the slot is held") = Some(shared);
+                    return;
+                }
+            }
+        }
+    }
+    match open_database(path) {
+        Ok(db) => {
+            tracing::warn!("embedded metadata store reopened after an I/O error");
+            *slot.write().expect("no panic while the slot is held") = Some(Arc::new(db));
+        }
+        Err(e) => tracing::warn!(error = %e, "embedded metadata store cannot be reopened yet"),
+    }
 }
 
 /// Runs on its own thread: redb allows one write transaction at a time, and fsync blocks.
-fn writer_loop(db: Arc<Database>, mut rx: mpsc::UnboundedReceiver<(WriteBatch, Reply)>) {
+fn writer_loop(slot: Slot, path: PathBuf, mut rx: mpsc::UnboundedReceiver<(WriteBatch, Reply)>) {
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -91,7 +156,24 @@ fn writer_loop(db: Arc<Database>, mut rx: mpsc::UnboundedReceiver<(WriteBatch, R
                 Err(_) => break,
             }
         }
+        let db = match current(&slot) {
+            Ok(db) => db,
+            Err(_) => {
+                // A reopen that failed earlier: try again now.
+                reopen(&slot, &path);
+                match current(&slot) {
+                    Ok(db) => db,
+                    Err(e) => {
+                        for (_, reply) in group {
+                            let _ = reply.send(Err(Error::unavailable(e.to_string())));
+                        }
+                        continue;
+                    }
+                }
+            }
+        };
         let outcomes = apply_group(&db, &group);
+        drop(db);
         match outcomes {
             Ok(outcomes) => {
                 for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
@@ -105,23 +187,29 @@ fn writer_loop(db: Arc<Database>, mut rx: mpsc::UnboundedReceiver<(WriteBatch, R
                         "embedded metadata store: {msg}"
                     ))));
                 }
+                if matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo) {
+                    reopen(&slot, &path);
+                }
             }
         }
     }
 }
 
 /// Applies each batch whose conditions hold, in order, in one transaction.
-fn apply_group(db: &Database, group: &[(WriteBatch, Reply)]) -> Result<Vec<Result<()>>> {
-    let tx = db.begin_write().map_err(db_error)?;
+fn apply_group(
+    db: &Database,
+    group: &[(WriteBatch, Reply)],
+) -> std::result::Result<Vec<Result<()>>, redb::Error> {
+    let tx = db.begin_write()?;
     let mut outcomes = Vec::with_capacity(group.len());
     {
-        let mut table = tx.open_table(TABLE).map_err(db_error)?;
+        let mut table = tx.open_table(TABLE)?;
         // Later batches of the group see earlier ones' writes (same transaction), so each
         // batch's conditions are checked against the state its predecessors left.
         for (batch, _) in group {
             let mut ok = true;
             for (key, expected) in &batch.conditions {
-                let current = table.get(key.as_slice()).map_err(db_error)?;
+                let current = table.get(key.as_slice())?;
                 let holds = match (&current, expected) {
                     (None, None) => true,
                     (Some(c), Some(e)) => c.value() == e.as_slice(),
@@ -139,26 +227,24 @@ fn apply_group(db: &Database, group: &[(WriteBatch, Reply)]) -> Result<Vec<Resul
             for (key, value) in &batch.writes {
                 match value {
                     Some(v) => {
-                        table
-                            .insert(key.as_slice(), v.as_slice())
-                            .map_err(db_error)?;
+                        table.insert(key.as_slice(), v.as_slice())?;
                     }
                     None => {
-                        table.remove(key.as_slice()).map_err(db_error)?;
+                        table.remove(key.as_slice())?;
                     }
                 }
             }
             outcomes.push(Ok(()));
         }
     }
-    tx.commit().map_err(db_error)?;
+    tx.commit()?;
     Ok(outcomes)
 }
 
 #[async_trait]
 impl Kv for EmbeddedKv {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let tx = self.db.begin_read().map_err(db_error)?;
+        let tx = self.database()?.begin_read().map_err(db_error)?;
         let table = tx.open_table(TABLE).map_err(db_error)?;
         Ok(table
             .get(key)
@@ -170,7 +256,7 @@ impl Kv for EmbeddedKv {
         if start >= end {
             return Ok(Vec::new());
         }
-        let tx = self.db.begin_read().map_err(db_error)?;
+        let tx = self.database()?.begin_read().map_err(db_error)?;
         let table = tx.open_table(TABLE).map_err(db_error)?;
         let mut out = Vec::new();
         for item in table.range(start..end).map_err(db_error)? {
