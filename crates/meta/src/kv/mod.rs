@@ -7,6 +7,7 @@
 pub mod conformance;
 pub mod counting;
 pub mod embedded;
+pub mod faulty;
 pub mod memory;
 pub mod postgres;
 
