@@ -1,9 +1,13 @@
 //! What the benchmark binaries share: timing, the synthetic entries the metadata figures
 //! use, and free ports for the servers they start.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
 use sluice_meta::Entry;
 
 /// The median of `v`.
@@ -51,4 +55,39 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A binary of the release build (`$CARGO_TARGET_DIR/release/NAME`, else `target/...`).
+pub fn release_bin(name: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    PathBuf::from(target).join("release").join(name)
+}
+
+/// Wait until something accepts connections on `port` (a server just started).
+pub async fn wait_for_port(name: &str, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "{name} did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// object_store's S3 client for `bucket` at `endpoint`, path style, unsigned payloads.
+pub fn s3_client(endpoint: &str, bucket: &str, access: &str, secret: &str) -> Arc<dyn ObjectStore> {
+    Arc::new(
+        AmazonS3Builder::new()
+            .with_endpoint(endpoint)
+            .with_allow_http(true)
+            .with_bucket_name(bucket)
+            .with_access_key_id(access)
+            .with_secret_access_key(secret)
+            .with_region("us-east-1")
+            .with_virtual_hosted_style_request(false)
+            .with_unsigned_payload(true)
+            .build()
+            .expect("S3 client"),
+    )
 }

@@ -8,17 +8,16 @@
 //! Run: `cargo build --release -p sluice-cli -p sluice-benchmarks && target/release/s3-bench`
 //! (`--quick` for smaller counts). Sluice is started from `target/release/sluice`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
-use sluice_benchmarks::{free_port, rate};
+use sluice_benchmarks::{free_port, rate, release_bin, s3_client, wait_for_port};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -52,30 +51,12 @@ async fn start(name: &'static str, mut cmd: Command, port: u16) -> Server {
         let mut lines = BufReader::new(stdout).lines();
         while let Ok(Some(_)) = lines.next_line().await {}
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "{name} did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_port(name, port).await;
     let endpoint = format!("http://127.0.0.1:{port}");
-    let store = AmazonS3Builder::new()
-        .with_endpoint(&endpoint)
-        .with_allow_http(true)
-        .with_bucket_name(BUCKET)
-        .with_access_key_id(ACCESS)
-        .with_secret_access_key(SECRET)
-        .with_region("us-east-1")
-        .with_virtual_hosted_style_request(false)
-        .with_unsigned_payload(true)
-        .build()
-        .unwrap();
     Server {
         name,
         child,
-        store: Arc::new(store),
+        store: s3_client(&endpoint, BUCKET, ACCESS, SECRET),
     }
 }
 
@@ -235,11 +216,6 @@ async fn start_sluice(data_dir: &Path) -> Server {
         .env("SLUICE_SECRET_ACCESS_KEY", SECRET)
         .env("RUST_LOG", "warn");
     start("sluice", cmd, port).await
-}
-
-fn release_bin(name: &str) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    PathBuf::from(target).join("release").join(name)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 pub mod credentials;
 pub mod merge_tasks;
+pub mod query_pool;
 mod request;
 pub mod rest;
 pub mod s3;

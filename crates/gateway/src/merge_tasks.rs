@@ -78,7 +78,13 @@ pub async fn start(
         dest.to_string(),
     );
     tokio::spawn(async move {
-        let merge = engine.merge(&repo, &source, &dest, request);
+        // The merge (and its pre-merge gate's decoding) runs on the query runtime.
+        let merge = {
+            let engine = engine.clone();
+            crate::query_pool::run(
+                async move { engine.merge(&repo, &source, &dest, request).await },
+            )
+        };
         tokio::pin!(merge);
         let mut stored = running;
         let mut tick = tokio::time::interval(HEARTBEAT);

@@ -182,7 +182,7 @@ pub async fn row_diff(
     let left_commit = engine.resolve_ref(repo, left).await?.commit;
     let change = files::change_since(engine, repo, &left_commit, right, &prefix).await?;
     files::require_plain_rows(change.added.iter().chain(&change.removed), "the row diff")?;
-    let ctx = SessionContext::new();
+    let ctx = crate::sql::session()?;
     let l_cols = register(
         &ctx,
         "l",

@@ -92,7 +92,7 @@ pub async fn run_sql_in(
         .filter_map(|f| table_of(&f.path))
         .collect();
     let store = RefStore::over(engine.clone(), repo, view.clone()).showing_only(&data_files);
-    let ctx = SessionContext::new();
+    let ctx = session()?;
     let url = url::Url::parse(STORE_URL).map_err(|e| QueryError::Internal(e.to_string()))?;
     ctx.register_object_store(&url, Arc::new(store));
     let state = ctx.state();
@@ -164,6 +164,27 @@ pub async fn run_sql_in(
         rows,
         truncated,
     })
+}
+
+/// The variable that bounds the memory one query's operators may hold.
+pub const MEMORY_VARIABLE: &str = "SLUICE_QUERY_MEMORY_BYTES";
+
+/// A DataFusion session whose operators may hold at most `SLUICE_QUERY_MEMORY_BYTES`
+/// (1 GiB unless set): a query that needs more fails with DataFusion's "resources
+/// exhausted" instead of taking the sidecar's memory from S3 requests.
+pub fn session() -> Result<SessionContext> {
+    let limit = std::env::var(MEMORY_VARIABLE)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1 << 30);
+    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_memory_limit(limit, 1.0)
+        .build_arc()?;
+    Ok(SessionContext::new_with_config_rt(
+        datafusion::prelude::SessionConfig::new(),
+        runtime,
+    ))
 }
 
 #[cfg(test)]

@@ -377,6 +377,16 @@ static ROUTES: &[Route] = &[
     route!("DELETE" "/repositories/{repo}/settings/gc_rules" => gc::delete_rules),
 ];
 
+/// Routes whose POST runs a merge, and so its pre-merge gate.
+const QUERY_WORK: &[&str] = &["/repositories/{repo}/refs/{source}/merge/{dest}"];
+/// Routes that decode rows whatever their method.
+const ROW_READS: &[&str] = &[
+    "/repositories/{repo}/refs/{ref}/rows",
+    "/repositories/{repo}/refs/{left}/compare/{right}",
+    "/repositories/{repo}/refs/{left}/diff/{right}/rows",
+    "/repositories/{repo}/refs/{ref}/sql",
+];
+
 /// The `{name}` segments of `segments` when they match `pattern`.
 fn match_pattern(
     pattern: &'static str,
@@ -477,7 +487,14 @@ async fn route(engine: &Engine, access: &Access, req: Request<hyper::body::Incom
             if let Some(needs) = needs {
                 call.gate.require(&needs).await?;
             }
-            (route.handler)(call).await
+            if (QUERY_WORK.contains(&route.pattern) && route.method == "POST")
+                || ROW_READS.contains(&route.pattern)
+            {
+                // Work that decodes rows runs on the query runtime, not beside S3 requests.
+                crate::query_pool::run((route.handler)(call)).await
+            } else {
+                (route.handler)(call).await
+            }
         }
         Err(true) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -220,18 +220,23 @@ pub(crate) async fn page_of(ctx: &Ctx, repo: &str) -> Result<Reply, UiError> {
             };
             let from = base.clone().unwrap_or_else(|| dest.clone());
             let diff = ctx.engine.diff(repo, &from, source, &options).await?;
-            let report = sluice_query::compare(
-                &ctx.engine,
-                repo,
-                &dest,
-                source,
-                &CompareOptions {
+            let report = {
+                let (engine, repo, dest, source) = (
+                    ctx.engine.clone(),
+                    repo.to_string(),
+                    dest.clone(),
+                    source.to_string(),
+                );
+                let options = CompareOptions {
                     prefix: prefix.clone(),
                     find_duplicates: true,
                     ..CompareOptions::default()
-                },
-            )
-            .await?;
+                };
+                crate::query_pool::run(async move {
+                    sluice_query::compare(&engine, &repo, &dest, &source, &options).await
+                })
+                .await?
+            };
             let report = serde_json::to_value(&report).unwrap_or_default();
             let dest_is_branch = ctx.engine.resolve_ref(repo, &dest).await?.branch.is_some();
             html! {
