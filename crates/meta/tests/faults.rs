@@ -12,6 +12,9 @@
 //!   upload is whole or absent; GC changes no content at all);
 //! - the operation, retried, ends where an unfaulted run ends.
 //!
+//! The store is `SLUICE_TEST_METADATA`'s (in memory by default; `./run-tests` runs this
+//! again on PostgreSQL) behind the faulty one.
+//!
 //! Then garbage collection against random histories (branches made and deleted, merges,
 //! tags, overwrites): nothing a branch, a tag or a commit of any log reaches is deleted.
 
@@ -22,7 +25,6 @@ use std::sync::Arc;
 
 use sluice_meta::kv::Kv;
 use sluice_meta::kv::faulty::{FaultMode, FaultyKv};
-use sluice_meta::kv::memory::MemoryKv;
 use sluice_meta::{
     CommitRequest, Engine, ErrorKind, GcOptions, ListItem, ListOptions, LogOptions, MergeRequest,
     PutOptions,
@@ -99,7 +101,10 @@ struct World {
 
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let kv = Arc::new(FaultyKv::new(Arc::new(MemoryKv::new())));
+    let inner = sluice_meta::testing::TestStore::from_env()
+        .open(dir.path())
+        .await;
+    let kv = Arc::new(FaultyKv::new(inner));
     let engine = engine_over(kv.clone(), dir.path());
     engine
         .create_repository("repo", "local://repo", "main")
@@ -270,7 +275,10 @@ async fn gc_deletes_nothing_reachable_in_random_histories() {
     for seed in 0..6u64 {
         let mut rng = fastrand::Rng::with_seed(seed);
         let dir = tempfile::tempdir().unwrap();
-        let engine = engine_over(Arc::new(MemoryKv::new()), dir.path());
+        let kv = sluice_meta::testing::TestStore::from_env()
+            .open(dir.path())
+            .await;
+        let engine = engine_over(kv, dir.path());
         engine
             .create_repository("repo", "local://repo", "main")
             .await
