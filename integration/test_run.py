@@ -482,3 +482,45 @@ def test_a_full_disk_refuses_writes_cleanly_and_recovers(tmp_path):
             proc.kill()
             proc.wait()
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_stalled_body_is_cut_with_request_timeout(tmp_path):
+    """A client that sends a request's head and then stops sending its body is answered
+    S3's RequestTimeout once the body has been idle for SLUICE_BODY_IDLE_SECONDS, and
+    nothing is stored; the server serves on."""
+    import socket
+    from urllib.parse import urlsplit
+
+    port = free_port()
+    env = {"SLUICE_ACCESS_KEY_ID": ACCESS_KEY, "SLUICE_SECRET_ACCESS_KEY": SECRET_KEY,
+           "SLUICE_BODY_IDLE_SECONDS": "2"}
+    proc, _ = start(["--data-dir", str(tmp_path / "data"), "--listen", f"127.0.0.1:{port}"], env)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        h = signed("PUT", f"{endpoint}/stall")
+        assert requests.put(f"{endpoint}/stall", headers=h, timeout=30).status_code == 200
+        url = f"{endpoint}/stall/main/slow"
+        h = signed("PUT", url, headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD", "Content-Length": "1000"})
+        h.setdefault("Host", f"127.0.0.1:{port}")
+        head = f"PUT {urlsplit(url).path} HTTP/1.1\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(head.encode() + b"x" * 10)
+        s.settimeout(20)
+        started = time.time()
+        answer = b""
+        try:
+            while b"</Error>" not in answer:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        finally:
+            s.close()
+        waited = time.time() - started
+        assert b"400" in answer.split(b"\r\n")[0] and b"<Code>RequestTimeout</Code>" in answer, answer
+        assert 1.5 < waited < 15, waited
+        assert requests.head(url, headers=signed("HEAD", url), timeout=30).status_code == 404
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -16,6 +16,7 @@ use s3s::checksum::ChecksumHasher;
 use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
 use s3s::dto::StreamingBlob;
 use s3s::{S3Error, S3ErrorCode, TrailingHeaders};
+use std::future::Future as _;
 
 /// The largest single PUT or part S3 accepts.
 pub(crate) const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
@@ -119,9 +120,26 @@ pub(crate) struct Outcome {
     pub checksums: BTreeMap<String, String>,
 }
 
+/// How long a body may go without a byte before the request is cut with S3's
+/// `RequestTimeout`: 60 s, or `SLUICE_BODY_IDLE_SECONDS`. A client that trickles a body
+/// (or stops sending it) holds a connection and a write for no longer than that.
+fn idle_limit() -> std::time::Duration {
+    static LIMIT: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let seconds = std::env::var("SLUICE_BODY_IDLE_SECONDS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(60);
+        std::time::Duration::from_secs(seconds)
+    })
+}
+
 /// A body stream that checks as it goes.
 pub(crate) struct CheckedBody {
     inner: StreamingBlob,
+    /// Fires when no byte arrived for [`idle_limit`].
+    idle: Pin<Box<tokio::time::Sleep>>,
     expect: Expectations,
     md5: Option<Md5>,
     hasher: Option<ChecksumHasher>,
@@ -151,6 +169,7 @@ impl CheckedBody {
         (
             Self {
                 inner,
+                idle: Box::pin(tokio::time::sleep(idle_limit())),
                 expect,
                 md5,
                 hasher,
@@ -289,8 +308,20 @@ impl Stream for CheckedBody {
             return Poll::Ready(None);
         }
         match Pin::new(&mut self.inner).poll_next(cx) {
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => match self.idle.as_mut().poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) => {
+                    let mut err = S3Error::with_message(
+                        "RequestTimeout".parse::<S3ErrorCode>().expect("infallible"),
+                        "Your socket connection to the server was not read from or written to within the timeout period.",
+                    );
+                    err.set_status_code(http::StatusCode::BAD_REQUEST);
+                    self.fail(err)
+                }
+            },
             Poll::Ready(Some(Ok(chunk))) => {
+                let next = tokio::time::Instant::now() + idle_limit();
+                self.idle.as_mut().reset(next);
                 self.seen += chunk.len() as u64;
                 if self.seen > MAX_OBJECT_BYTES {
                     return self.fail(S3Error::with_message(
