@@ -7,7 +7,8 @@
 //! private server from the machine's PostgreSQL binaries (Debian: package `postgresql`) in
 //! a temporary folder, which stops by itself when the test process ends.
 //!
-//! [`FailingStore`] stands in front of any object store and fails on command.
+//! [`FailingStore`] stands in front of any object store and fails, stalls, or fails after a
+//! number of bytes, on command.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -300,6 +301,11 @@ fn is_root() -> bool {
 pub struct FailingStore {
     inner: Arc<dyn ObjectStore>,
     failing: AtomicBool,
+    /// While true, reads and writes wait (a store that stopped answering).
+    stalled: tokio::sync::watch::Sender<bool>,
+    /// Bytes that multipart uploads may still send before their parts fail (`i64::MAX`:
+    /// no limit).
+    budget: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl FailingStore {
@@ -308,12 +314,35 @@ impl FailingStore {
         Self {
             inner,
             failing: AtomicBool::new(false),
+            stalled: tokio::sync::watch::Sender::new(false),
+            budget: Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX)),
         }
     }
 
     /// Fail every call from now on (`true`) or work again (`false`).
     pub fn set_failing(&self, failing: bool) {
         self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Make reads and writes wait (`true`) until released (`false`).
+    pub fn set_stalled(&self, stalled: bool) {
+        self.stalled.send_replace(stalled);
+    }
+
+    /// Let multipart uploads send `bytes` more, then fail their parts (`None`: no limit),
+    /// as a connection that drops in the middle of a large write.
+    pub fn fail_after_bytes(&self, bytes: Option<u64>) {
+        let budget = bytes.map_or(i64::MAX, |b| b as i64);
+        self.budget.store(budget, Ordering::SeqCst);
+    }
+
+    async fn pause(&self) {
+        let mut stalled = self.stalled.subscribe();
+        while *stalled.borrow_and_update() {
+            if stalled.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     fn check(&self) -> object_store::Result<()> {
@@ -325,6 +354,39 @@ impl FailingStore {
         } else {
             Ok(())
         }
+    }
+}
+
+/// A multipart upload whose parts fail once the store's byte budget is spent.
+#[derive(Debug)]
+struct BudgetedUpload {
+    inner: Box<dyn MultipartUpload>,
+    budget: Arc<std::sync::atomic::AtomicI64>,
+}
+
+#[async_trait::async_trait]
+impl MultipartUpload for BudgetedUpload {
+    fn put_part(&mut self, data: PutPayload) -> object_store::UploadPart {
+        let left = self
+            .budget
+            .fetch_sub(data.content_length() as i64, Ordering::SeqCst);
+        if left < data.content_length() as i64 {
+            return Box::pin(async {
+                Err(object_store::Error::Generic {
+                    store: "failing test store",
+                    source: "injected failure: the connection dropped mid-upload".into(),
+                })
+            });
+        }
+        self.inner.put_part(data)
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        self.inner.complete().await
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.inner.abort().await
     }
 }
 
@@ -342,6 +404,7 @@ impl ObjectStore for FailingStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
+        self.pause().await;
         self.check()?;
         self.inner.put_opts(location, payload, opts).await
     }
@@ -351,8 +414,13 @@ impl ObjectStore for FailingStore {
         location: &ObjectPath,
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.pause().await;
         self.check()?;
-        self.inner.put_multipart_opts(location, opts).await
+        let inner = self.inner.put_multipart_opts(location, opts).await?;
+        Ok(Box::new(BudgetedUpload {
+            inner,
+            budget: self.budget.clone(),
+        }))
     }
 
     async fn get_opts(
@@ -360,6 +428,7 @@ impl ObjectStore for FailingStore {
         location: &ObjectPath,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
+        self.pause().await;
         self.check()?;
         self.inner.get_opts(location, options).await
     }

@@ -218,3 +218,87 @@ async fn an_unreachable_store_refuses_writes_cleanly_and_recovers() {
         body(1000, 3)
     );
 }
+
+/// A large write whose connection drops after 3 MiB is refused and leaves nothing visible;
+/// a stalled store slows its own writes, not commits beside them; both recover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_cut_midway_or_stalled_leaves_nothing_half_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = Arc::new(FailingStore::new(Arc::new(InMemory::new())));
+    let engine = engine_over(failing.clone(), dir.path());
+    engine
+        .create_repository("repo", NAMESPACE, "main")
+        .await
+        .unwrap();
+    failing.fail_after_bytes(Some(3 * 1024 * 1024));
+    let err = engine
+        .put_bytes(
+            "repo",
+            "main",
+            "cut",
+            body(12 * 1024 * 1024, 4),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert_eq!(
+        engine
+            .stat_object("repo", "main", "cut")
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    failing.fail_after_bytes(None);
+    engine
+        .put_bytes(
+            "repo",
+            "main",
+            "cut",
+            body(12 * 1024 * 1024, 5),
+            PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        common::read_path(&engine, "main", "cut").await,
+        body(12 * 1024 * 1024, 5)
+    );
+
+    // A stalled store: a write waits; a commit of another branch does not wait for it.
+    engine.create_branch("repo", "other", "main").await.unwrap();
+    engine
+        .put_bytes("repo", "other", "x", body(10, 6), PutOptions::default())
+        .await
+        .unwrap();
+    failing.set_stalled(true);
+    let slow = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            engine
+                .put_bytes(
+                    "repo",
+                    "main",
+                    "slow",
+                    body(200_000, 7),
+                    PutOptions::default(),
+                )
+                .await
+        })
+    };
+    engine
+        .commit("repo", "other", CommitRequest::new("beside a stall", "t"))
+        .await
+        .unwrap();
+    assert!(
+        !slow.is_finished(),
+        "the write should still be waiting on the store"
+    );
+    failing.set_stalled(false);
+    slow.await.unwrap().unwrap();
+    assert_eq!(
+        common::read_path(&engine, "main", "slow").await,
+        body(200_000, 7)
+    );
+}
