@@ -134,6 +134,12 @@ async fn read_body(req: Request<hyper::body::Incoming>) -> Result<Bytes, ApiErro
         .to_bytes())
 }
 
+/// Every operation the API answers after authentication: its method and path pattern
+/// (`{name}` segments), as the route table holds them.
+pub fn operations() -> impl Iterator<Item = (&'static str, &'static str)> {
+    ROUTES.iter().map(|r| (r.method, r.pattern))
+}
+
 /// True when the request is for the REST API.
 pub fn is_api(path: &str) -> bool {
     path == "/api/v1" || path.starts_with("/api/v1/")

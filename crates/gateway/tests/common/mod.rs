@@ -26,6 +26,8 @@ pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934c
 pub struct Server {
     pub addr: SocketAddr,
     pub engine: Engine,
+    /// Users, keys and policies.
+    pub access: sluice_gateway::access::Access,
     pub dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -57,7 +59,7 @@ impl Server {
             keys,
         );
         access.setup().await.expect("auth setup");
-        let app = sluice_gateway::App::new(engine.clone(), access, "localhost");
+        let app = sluice_gateway::App::new(engine.clone(), access.clone(), "localhost");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -72,6 +74,7 @@ impl Server {
         Server {
             addr,
             engine,
+            access,
             dir,
             stop: Some(stop),
         }
@@ -194,6 +197,8 @@ pub struct Request {
     /// The `x-amz-content-sha256` to sign with; the body's hash when `None`.
     pub payload_hash: Option<String>,
     pub date: time::OffsetDateTime,
+    /// The key pair that signs it.
+    pub credentials: (String, String),
 }
 
 impl Request {
@@ -207,7 +212,14 @@ impl Request {
             body: Vec::new(),
             payload_hash: None,
             date: time::OffsetDateTime::now_utc(),
+            credentials: (ACCESS_KEY.to_string(), SECRET_KEY.to_string()),
         }
+    }
+
+    /// Sign with another key pair.
+    pub fn signed_by(mut self, key: &str, secret: &str) -> Request {
+        self.credentials = (key.to_string(), secret.to_string());
+        self
     }
 
     pub fn query(mut self, k: &str, v: &str) -> Request {
@@ -304,11 +316,12 @@ impl Request {
             r.scope(),
             hex::encode(Sha256::digest(canonical.as_bytes()))
         );
-        let signature = sign(&to_sign, &r.amz_date()[..8]);
+        let signature = sign_with(&r.credentials.1, &to_sign, &r.amz_date()[..8]);
         r.headers.push((
             "authorization".into(),
             format!(
-                "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{}, SignedHeaders={names}, Signature={signature}",
+                "AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={names}, Signature={signature}",
+                r.credentials.0,
                 r.scope()
             ),
         ));
@@ -348,9 +361,14 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
-/// The SigV4 signature of `to_sign` on day `yyyymmdd`.
+/// The SigV4 signature of `to_sign` on day `yyyymmdd`, with the test key pair.
 pub fn sign(to_sign: &str, day: &str) -> String {
-    let k = hmac_sha256(format!("AWS4{SECRET_KEY}").as_bytes(), day.as_bytes());
+    sign_with(SECRET_KEY, to_sign, day)
+}
+
+/// The SigV4 signature of `to_sign` on day `yyyymmdd` with `secret`.
+pub fn sign_with(secret: &str, to_sign: &str, day: &str) -> String {
+    let k = hmac_sha256(format!("AWS4{secret}").as_bytes(), day.as_bytes());
     let k = hmac_sha256(&k, REGION.as_bytes());
     let k = hmac_sha256(&k, b"s3");
     let k = hmac_sha256(&k, b"aws4_request");
