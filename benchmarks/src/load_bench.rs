@@ -9,8 +9,9 @@
 //! decoding is seen not to starve S3 requests (it runs on the query runtime).
 //!
 //! Run: `cargo build --release -p sluice-cli -p sluice-benchmarks && target/release/load-bench`
-//! (`--seconds N`, default 20; `--clients N`, default 16). `SLUICE_BENCH_BIN` names another
-//! `sluice` binary.
+//! (`--seconds N`, default 20; `--clients N`, default 16; `--pair` for two sidecars on one
+//! PostgreSQL, a private server from the machine's binaries). `SLUICE_BENCH_BIN` names
+//! another `sluice` binary.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -115,19 +116,22 @@ struct Run {
     acknowledged: BTreeMap<(String, String), Bytes>,
 }
 
-async fn load(
-    store: Arc<dyn ObjectStore>,
+/// One sidecar: its port and an S3 client of it.
+#[derive(Clone)]
+struct Sidecar {
     port: u16,
-    clients: usize,
-    seconds: u64,
-    round: &str,
-) -> Run {
+    store: Arc<dyn ObjectStore>,
+}
+
+async fn load(sidecars: &[Sidecar], clients: usize, seconds: u64, round: &str) -> Run {
     let tallies: Tallies = Arc::default();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let (store, tallies) = (store.clone(), tallies.clone());
+        // Clients are spread over the sidecars round-robin.
+        let Sidecar { port, store } = sidecars[c % sidecars.len()].clone();
+        let tallies = tallies.clone();
         let branch = format!("{round}-c{c}");
         let (status, body) = rest(
             port,
@@ -277,8 +281,11 @@ fn report(run: &Run) -> Duration {
     percentile(&s3_all, 0.99)
 }
 
-/// Every acknowledged object reads back as last written; every branch's log reads.
-async fn verify(store: &Arc<dyn ObjectStore>, port: u16, run: &Run) -> (usize, usize) {
+/// Every acknowledged object reads back as last written (through the last sidecar, which
+/// most clients did not write through); every branch's log reads.
+async fn verify(sidecars: &[Sidecar], run: &Run) -> (usize, usize) {
+    let Sidecar { port, store } = sidecars[sidecars.len() - 1].clone();
+    let store = &store;
     let mut objects = 0;
     for ((_, key), body) in &run.acknowledged {
         let got = store
@@ -338,36 +345,71 @@ async fn main() {
     };
     let seconds = flag("--seconds", 20);
     let clients = flag("--clients", 16) as usize;
+    // Two sidecars on one PostgreSQL (a private server from the machine's binaries), sharing
+    // the data dir's storage, as scale-bench runs them.
+    let pair = args.iter().any(|a| a == "--pair");
     let bin = std::env::var("SLUICE_BENCH_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|_| release_bin("sluice"));
     let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into()))
         .expect("temp dir");
     let data_dir = dir.path().join("sluice");
+    let metadata = if pair {
+        Some(
+            sluice_meta::testing::postgres_server()
+                .fresh_database()
+                .await,
+        )
+    } else {
+        None
+    };
     {
-        let engine = sluice_meta::Engine::open_embedded(&data_dir)
-            .expect("engine")
-            .build();
-        engine
+        let builder = match &metadata {
+            Some(url) => sluice_meta::Engine::builder(
+                Arc::new(
+                    sluice_meta::kv::postgres::PostgresKv::connect(url)
+                        .await
+                        .expect("PostgreSQL"),
+                ),
+                data_dir.join("storage"),
+            ),
+            None => sluice_meta::Engine::open_embedded(&data_dir).expect("engine"),
+        };
+        builder
+            .build()
             .create_repository(REPO, &format!("local://{REPO}"), "main")
             .await
             .expect("repository");
     }
-    let port = free_port();
-    let mut child = Command::new(&bin)
-        .args(["run", "--data-dir"])
-        .arg(&data_dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("SLUICE_ACCESS_KEY_ID", ACCESS)
-        .env("SLUICE_SECRET_ACCESS_KEY", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-    wait_for_port("sluice", port).await;
-    let store = s3_client(&format!("http://127.0.0.1:{port}"), REPO, ACCESS, SECRET);
+    let mut sidecars = Vec::new();
+    let mut children = Vec::new();
+    for _ in 0..if pair { 2 } else { 1 } {
+        let port = free_port();
+        let mut cmd = Command::new(&bin);
+        cmd.args(["run", "--data-dir"])
+            .arg(&data_dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("SLUICE_ACCESS_KEY_ID", ACCESS)
+            .env("SLUICE_SECRET_ACCESS_KEY", SECRET)
+            .env("SLUICE_AUTH_ENCRYPT_SECRET_KEY", "load-bench")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if let Some(url) = &metadata {
+            cmd.args(["--metadata", url]);
+        }
+        children.push(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display())),
+        );
+        wait_for_port("sluice", port).await;
+        sidecars.push(Sidecar {
+            port,
+            store: s3_client(&format!("http://127.0.0.1:{port}"), REPO, ACCESS, SECRET),
+        });
+    }
+    let Sidecar { port, store } = sidecars[0].clone();
     // The table the checks read: 2M rows on main.
     store
         .put(
@@ -390,9 +432,9 @@ async fn main() {
         bin.display()
     );
     println!("## Alone\n");
-    let alone = load(store.clone(), port, clients, seconds, "a").await;
+    let alone = load(&sidecars, clients, seconds, "a").await;
     let p99_alone = report(&alone);
-    let (objects, commits) = verify(&store, port, &alone).await;
+    let (objects, commits) = verify(&sidecars, &alone).await;
     println!(
         "\nAfterwards: {objects} acknowledged objects read back whole; {commits} commits of every branch's log read.\n"
     );
@@ -417,11 +459,11 @@ async fn main() {
             runs
         })
     };
-    let beside = load(store.clone(), port, clients, seconds, "b").await;
+    let beside = load(&sidecars, clients, seconds, "b").await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let checks = checker.await.expect("checker");
     let p99_beside = report(&beside);
-    let (objects, commits) = verify(&store, port, &beside).await;
+    let (objects, commits) = verify(&sidecars, &beside).await;
     println!(
         "\nAfterwards: {objects} acknowledged objects read back whole; {commits} commits read; {checks} full checks ran beside.\n"
     );
@@ -436,5 +478,7 @@ async fn main() {
             "not met"
         }
     );
-    let _ = child.kill().await;
+    for mut child in children {
+        let _ = child.kill().await;
+    }
 }
