@@ -20,11 +20,6 @@ pub(crate) async fn call(
     req: http::Request<hyper::body::Incoming>,
 ) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
     let id = request_id();
-    if is_signature_v2(&req) {
-        let mut response = signature_v2_refused();
-        stamp(&mut response, &id);
-        return Ok(response);
-    }
     let req = if is_delete_objects(&req) {
         with_delete_digest(req).await
     } else {
@@ -41,32 +36,6 @@ pub(crate) async fn call(
     };
     stamp(&mut response, &id);
     Ok(response)
-}
-
-/// True for AWS Signature Version 2 (`Authorization: AWS key:signature`, or a presigned
-/// URL with `AWSAccessKeyId` and `Signature`). s3s checks those signatures with a plain
-/// comparison, whose time tells how much of a guess was right; AWS itself has retired them.
-fn is_signature_v2<B>(req: &http::Request<B>) -> bool {
-    let header = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("AWS "));
-    let query = req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p.starts_with("AWSAccessKeyId=")));
-    header || query
-}
-
-/// The answer to a Signature Version 2 request.
-fn signature_v2_refused() -> http::Response<s3s::Body> {
-    let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InvalidRequest</Code><Message>Please use AWS4-HMAC-SHA256: Signature Version 2 is not accepted.</Message></Error>";
-    http::Response::builder()
-        .status(http::StatusCode::BAD_REQUEST)
-        .header(http::header::CONTENT_TYPE, "application/xml")
-        .body(s3s::Body::from(body.to_string()))
-        .expect("valid response")
 }
 
 /// S3's answer to a request it cannot parse.
