@@ -175,6 +175,14 @@ async fn world() -> World {
     }
 }
 
+/// Collect everything unreachable at once: the walks have no writes in flight.
+fn no_grace() -> GcOptions {
+    GcOptions {
+        grace: std::time::Duration::ZERO,
+        dry_run: false,
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Op {
     Commit,
@@ -198,13 +206,7 @@ async fn run(op: Op, engine: &Engine, w: &World) -> sluice_meta::Result<()> {
             .await
             .map(|_| ()),
         Op::Gc => engine
-            .collect_garbage(
-                "repo",
-                &GcOptions {
-                    grace: std::time::Duration::ZERO,
-                    dry_run: false,
-                },
-            )
+            .collect_garbage("repo", &no_grace())
             .await
             .map(|_| ()),
     }
@@ -337,16 +339,7 @@ async fn gc_deletes_nothing_reachable_in_random_histories() {
                     branches.retain(|b| *b != branch);
                 }
                 _ => {
-                    engine
-                        .collect_garbage(
-                            "repo",
-                            &GcOptions {
-                                grace: std::time::Duration::ZERO,
-                                dry_run: false,
-                            },
-                        )
-                        .await
-                        .unwrap();
+                    engine.collect_garbage("repo", &no_grace()).await.unwrap();
                     for r in branches.iter().chain(tags.iter()) {
                         read_all(&engine, r).await;
                         let log = engine

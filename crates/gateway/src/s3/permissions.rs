@@ -60,6 +60,27 @@ impl S3Permissions {
     }
 }
 
+impl S3Permissions {
+    /// [`require`](Self::require) what `needs` names from the request's input.
+    async fn require_for<T>(
+        &self,
+        req: &mut S3Request<T>,
+        needs: impl FnOnce(&T) -> Vec<Need>,
+    ) -> S3Result<()> {
+        let needs = needs(&req.input);
+        self.require(req, &needs).await
+    }
+}
+
+/// A copy's needs: writing the destination and reading the source.
+fn copy_needs(bucket: &str, key: &str, source: &CopySource) -> Vec<Need> {
+    let mut needs = vec![on_object("fs:WriteObject", bucket, key)];
+    if let Some((bucket, key)) = copy_source(source) {
+        needs.push(on_object("fs:ReadObject", bucket, key));
+    }
+    needs
+}
+
 /// The identity [`S3Permissions`] left in a request.
 pub(crate) fn identity_of<T>(req: &S3Request<T>) -> Option<&Identity> {
     req.extensions.get::<Identity>()
@@ -80,102 +101,158 @@ impl S3Access for S3Permissions {
         self.require(req, &[]).await
     }
     async fn head_bucket(&self, req: &mut S3Request<HeadBucketInput>) -> S3Result<()> {
-        let need = on_repository("fs:ReadRepository", &req.input.bucket, None);
-        self.require(req, &[need]).await
+        self.require_for(req, |i| {
+            vec![on_repository("fs:ReadRepository", &i.bucket, None)]
+        })
+        .await
     }
     async fn get_bucket_location(
         &self,
         req: &mut S3Request<GetBucketLocationInput>,
     ) -> S3Result<()> {
-        let need = on_repository("fs:ReadRepository", &req.input.bucket, None);
-        self.require(req, &[need]).await
+        self.require_for(req, |i| {
+            vec![on_repository("fs:ReadRepository", &i.bucket, None)]
+        })
+        .await
     }
     async fn get_bucket_versioning(
         &self,
         req: &mut S3Request<GetBucketVersioningInput>,
     ) -> S3Result<()> {
-        let need = on_repository("fs:ReadRepository", &req.input.bucket, None);
-        self.require(req, &[need]).await
+        self.require_for(req, |i| {
+            vec![on_repository("fs:ReadRepository", &i.bucket, None)]
+        })
+        .await
     }
     async fn create_bucket(&self, req: &mut S3Request<CreateBucketInput>) -> S3Result<()> {
-        let need = on_repository("fs:CreateRepository", &req.input.bucket, None);
-        self.require(req, &[need]).await
+        self.require_for(req, |i| {
+            vec![on_repository("fs:CreateRepository", &i.bucket, None)]
+        })
+        .await
     }
     async fn delete_bucket(&self, req: &mut S3Request<DeleteBucketInput>) -> S3Result<()> {
-        let need = on_repository("fs:DeleteRepository", &req.input.bucket, None);
-        self.require(req, &[need]).await
+        self.require_for(req, |i| {
+            vec![on_repository("fs:DeleteRepository", &i.bucket, None)]
+        })
+        .await
     }
     async fn list_objects(&self, req: &mut S3Request<ListObjectsInput>) -> S3Result<()> {
-        let need = on_repository(
-            "fs:ListObjects",
-            &req.input.bucket,
-            req.input.prefix.as_deref(),
-        );
-        self.require(req, &[need]).await
+        self.require_for(req, |i| {
+            vec![on_repository(
+                "fs:ListObjects",
+                &i.bucket,
+                i.prefix.as_deref(),
+            )]
+        })
+        .await
     }
     async fn list_objects_v2(&self, req: &mut S3Request<ListObjectsV2Input>) -> S3Result<()> {
-        let need = on_repository(
-            "fs:ListObjects",
-            &req.input.bucket,
-            req.input.prefix.as_deref(),
-        );
-        self.require(req, &[need]).await
+        self.require_for(req, |i| {
+            vec![on_repository(
+                "fs:ListObjects",
+                &i.bucket,
+                i.prefix.as_deref(),
+            )]
+        })
+        .await
     }
     async fn list_object_versions(
         &self,
         req: &mut S3Request<ListObjectVersionsInput>,
     ) -> S3Result<()> {
-        let need = on_repository(
-            "fs:ListObjects",
-            &req.input.bucket,
-            req.input.prefix.as_deref(),
-        );
-        self.require(req, &[need]).await
+        self.require_for(req, |i| {
+            vec![on_repository(
+                "fs:ListObjects",
+                &i.bucket,
+                i.prefix.as_deref(),
+            )]
+        })
+        .await
     }
     async fn list_multipart_uploads(
         &self,
         req: &mut S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<()> {
-        let need = on_repository(
-            "fs:ListObjects",
-            &req.input.bucket,
-            req.input.prefix.as_deref(),
-        );
-        self.require(req, &[need]).await
+        self.require_for(req, |i| {
+            vec![on_repository(
+                "fs:ListObjects",
+                &i.bucket,
+                i.prefix.as_deref(),
+            )]
+        })
+        .await
     }
     async fn head_object(&self, req: &mut S3Request<HeadObjectInput>) -> S3Result<()> {
-        let need = on_object("fs:ReadObject", &req.input.bucket, &req.input.key);
-        self.require(req, &[need]).await
+        self.require_for(req, |i| vec![on_object("fs:ReadObject", &i.bucket, &i.key)])
+            .await
     }
     async fn get_object(&self, req: &mut S3Request<GetObjectInput>) -> S3Result<()> {
-        let need = on_object("fs:ReadObject", &req.input.bucket, &req.input.key);
-        self.require(req, &[need]).await
+        self.require_for(req, |i| vec![on_object("fs:ReadObject", &i.bucket, &i.key)])
+            .await
     }
     async fn get_object_attributes(
         &self,
         req: &mut S3Request<GetObjectAttributesInput>,
     ) -> S3Result<()> {
-        let need = on_object("fs:ReadObject", &req.input.bucket, &req.input.key);
-        self.require(req, &[need]).await
+        self.require_for(req, |i| vec![on_object("fs:ReadObject", &i.bucket, &i.key)])
+            .await
+    }
+    async fn list_parts(&self, req: &mut S3Request<ListPartsInput>) -> S3Result<()> {
+        self.require_for(req, |i| vec![on_object("fs:ReadObject", &i.bucket, &i.key)])
+            .await
     }
     async fn put_object(&self, req: &mut S3Request<PutObjectInput>) -> S3Result<()> {
-        let need = on_object("fs:WriteObject", &req.input.bucket, &req.input.key);
-        self.require(req, &[need]).await
+        self.require_for(req, |i| {
+            vec![on_object("fs:WriteObject", &i.bucket, &i.key)]
+        })
+        .await
     }
-    async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
-        let mut needs = vec![on_object(
-            "fs:WriteObject",
-            &req.input.bucket,
-            &req.input.key,
-        )];
-        if let Some((bucket, key)) = copy_source(&req.input.copy_source) {
-            needs.push(on_object("fs:ReadObject", bucket, key));
-        }
-        self.require(req, &needs).await
+    async fn create_multipart_upload(
+        &self,
+        req: &mut S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<()> {
+        self.require_for(req, |i| {
+            vec![on_object("fs:WriteObject", &i.bucket, &i.key)]
+        })
+        .await
+    }
+    async fn upload_part(&self, req: &mut S3Request<UploadPartInput>) -> S3Result<()> {
+        self.require_for(req, |i| {
+            vec![on_object("fs:WriteObject", &i.bucket, &i.key)]
+        })
+        .await
+    }
+    async fn complete_multipart_upload(
+        &self,
+        req: &mut S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<()> {
+        self.require_for(req, |i| {
+            vec![on_object("fs:WriteObject", &i.bucket, &i.key)]
+        })
+        .await
+    }
+    async fn abort_multipart_upload(
+        &self,
+        req: &mut S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<()> {
+        self.require_for(req, |i| {
+            vec![on_object("fs:WriteObject", &i.bucket, &i.key)]
+        })
+        .await
     }
     async fn delete_object(&self, req: &mut S3Request<DeleteObjectInput>) -> S3Result<()> {
-        let need = on_object("fs:DeleteObject", &req.input.bucket, &req.input.key);
-        self.require(req, &[need]).await
+        self.require_for(req, |i| {
+            vec![on_object("fs:DeleteObject", &i.bucket, &i.key)]
+        })
+        .await
+    }
+    async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        self.require_for(req, |i| copy_needs(&i.bucket, &i.key, &i.copy_source))
+            .await
+    }
+    async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        self.require_for(req, |i| copy_needs(&i.bucket, &i.key, &i.copy_source))
+            .await
     }
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
         if req.input.delete.objects.len() > 1000 {
@@ -185,53 +262,13 @@ impl S3Access for S3Permissions {
             ));
         }
         // The whole request is refused when any one key may not be deleted.
-        let needs: Vec<Need> = req
-            .input
-            .delete
-            .objects
-            .iter()
-            .map(|o| on_object("fs:DeleteObject", &req.input.bucket, &o.key))
-            .collect();
-        self.require(req, &needs).await
-    }
-    async fn create_multipart_upload(
-        &self,
-        req: &mut S3Request<CreateMultipartUploadInput>,
-    ) -> S3Result<()> {
-        let need = on_object("fs:WriteObject", &req.input.bucket, &req.input.key);
-        self.require(req, &[need]).await
-    }
-    async fn upload_part(&self, req: &mut S3Request<UploadPartInput>) -> S3Result<()> {
-        let need = on_object("fs:WriteObject", &req.input.bucket, &req.input.key);
-        self.require(req, &[need]).await
-    }
-    async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
-        let mut needs = vec![on_object(
-            "fs:WriteObject",
-            &req.input.bucket,
-            &req.input.key,
-        )];
-        if let Some((bucket, key)) = copy_source(&req.input.copy_source) {
-            needs.push(on_object("fs:ReadObject", bucket, key));
-        }
-        self.require(req, &needs).await
-    }
-    async fn complete_multipart_upload(
-        &self,
-        req: &mut S3Request<CompleteMultipartUploadInput>,
-    ) -> S3Result<()> {
-        let need = on_object("fs:WriteObject", &req.input.bucket, &req.input.key);
-        self.require(req, &[need]).await
-    }
-    async fn abort_multipart_upload(
-        &self,
-        req: &mut S3Request<AbortMultipartUploadInput>,
-    ) -> S3Result<()> {
-        let need = on_object("fs:WriteObject", &req.input.bucket, &req.input.key);
-        self.require(req, &[need]).await
-    }
-    async fn list_parts(&self, req: &mut S3Request<ListPartsInput>) -> S3Result<()> {
-        let need = on_object("fs:ReadObject", &req.input.bucket, &req.input.key);
-        self.require(req, &[need]).await
+        self.require_for(req, |i| {
+            let bucket = &i.bucket;
+            let keys = &i.delete.objects;
+            keys.iter()
+                .map(|o| on_object("fs:DeleteObject", bucket, &o.key))
+                .collect()
+        })
+        .await
     }
 }
