@@ -105,7 +105,25 @@ impl AsyncFileReader for FileReader {
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
         let this = &*self;
-        futures::future::try_join_all(ranges.into_iter().map(move |r| this.read(r))).boxed()
+        async move {
+            // A row group's column chunks lie side by side: read them as few ranges, each
+            // one open and one read of the file, and hand out slices (no copies).
+            let merged = coalesce(&ranges);
+            let reads =
+                futures::future::try_join_all(merged.iter().map(|r| this.read(r.clone()))).await?;
+            Ok(ranges
+                .iter()
+                .map(|r| {
+                    let (i, m) = merged
+                        .iter()
+                        .enumerate()
+                        .find(|(_, m)| m.start <= r.start && r.end <= m.end)
+                        .expect("every range lies in a merged one");
+                    reads[i].slice((r.start - m.start) as usize..(r.end - m.start) as usize)
+                })
+                .collect())
+        }
+        .boxed()
     }
 
     fn get_metadata<'a>(
@@ -121,6 +139,30 @@ impl AsyncFileReader for FileReader {
         }
         .boxed()
     }
+}
+
+/// Gaps up to this size between wanted ranges are read through rather than split.
+const COALESCE_GAP: u64 = 1024 * 1024;
+/// The largest single read made of merged ranges.
+const COALESCE_MAX: u64 = 64 * 1024 * 1024;
+
+/// `ranges` merged where they touch or lie within [`COALESCE_GAP`] of each other, sorted.
+fn coalesce(ranges: &[Range<u64>]) -> Vec<Range<u64>> {
+    let mut sorted: Vec<Range<u64>> = ranges.to_vec();
+    sorted.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<u64>> = Vec::with_capacity(sorted.len());
+    for r in sorted {
+        match out.last_mut() {
+            Some(last)
+                if r.start <= last.end + COALESCE_GAP
+                    && r.end.max(last.end) - last.start <= COALESCE_MAX =>
+            {
+                last.end = last.end.max(r.end);
+            }
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 fn reader(store: &RefStore, file: &DataFile) -> FileReader {
@@ -205,4 +247,20 @@ pub fn project_roots(open: &OpenFile, indices: &[usize]) -> ProjectionMask {
         open.parquet().file_metadata().schema_descr(),
         indices.iter().copied(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_merge_across_small_gaps_only() {
+        let mb = 1024 * 1024;
+        let merged = coalesce(&[10..20, 0..5, 30..40, 5 * mb..6 * mb, 6 * mb + 1..6 * mb + 9]);
+        assert_eq!(merged, vec![0..40, 5 * mb..6 * mb + 9]);
+        // A merged read never passes the cap.
+        let big = coalesce(&[0..60 * mb, 60 * mb..70 * mb]);
+        assert_eq!(big, vec![0..60 * mb, 60 * mb..70 * mb]);
+        assert!(coalesce(&[]).is_empty());
+    }
 }
