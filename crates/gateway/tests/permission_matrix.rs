@@ -6,7 +6,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{ACCESS_KEY, REPO, Request, SECRET_KEY, Server};
+use common::{ACCESS_KEY, REPO, Request, SECRET_KEY, Server, basic_auth};
 
 /// The routes any signed-in user may call: who they are, the server's configuration, and
 /// the list of repositories (filtered to what the user may read).
@@ -65,13 +65,6 @@ fn body(method: &str, pattern: &str) -> String {
     }
 }
 
-fn basic(key: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"))
-    )
-}
-
 async fn seeded() -> (Server, String, (String, String)) {
     let s = Server::start().await;
     assert_eq!(s.put("main/a", b"a").await.status, 200);
@@ -100,8 +93,8 @@ async fn every_rest_operation_refuses_a_user_without_rights_and_serves_the_admin
     for (method, pattern) in sluice_gateway::rest::operations() {
         let path = format!("/api/v1{}", fill(pattern, &commit));
         for (who, auth) in [
-            ("nobody", basic(&key, &secret)),
-            ("admin", basic(ACCESS_KEY, SECRET_KEY)),
+            ("nobody", basic_auth(&key, &secret)),
+            ("admin", basic_auth(ACCESS_KEY, SECRET_KEY)),
         ] {
             let req = Request::new(&s.addr.to_string(), method, &path)
                 .query("path", "a")

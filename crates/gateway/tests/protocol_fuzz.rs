@@ -10,7 +10,8 @@ mod common;
 
 use base64::Engine as _;
 use common::{
-    ACCESS_KEY, Chunked, REPO, Request, Response, SECRET_KEY, Server, bytes, checksum, md5_hex,
+    ACCESS_KEY, Chunked, REPO, Request, Response, SECRET_KEY, Server, basic_auth, bytes, checksum,
+    md5_hex,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -350,10 +351,8 @@ fn arbitrary_conditional_headers_get_proper_answers() {
 
 /// A REST call with HTTP Basic auth.
 fn rest(server: &Server, method: &str, path: &str, body: Vec<u8>) -> Request {
-    let token =
-        base64::engine::general_purpose::STANDARD.encode(format!("{ACCESS_KEY}:{SECRET_KEY}"));
     Request::new(&server.addr.to_string(), method, path)
-        .header("authorization", &format!("Basic {token}"))
+        .header("authorization", &basic_auth(ACCESS_KEY, SECRET_KEY))
         .header("content-type", "application/json")
         .body(body)
 }
@@ -546,10 +545,8 @@ fn the_corpus_replays() {
             let (method, target) = line.split_once(' ').expect("METHOD PATH");
             rt.block_on(server.send(&rest(&server, method, target, body.as_bytes().to_vec())))
         } else if name.ends_with(".http") {
-            let token = base64::engine::general_purpose::STANDARD
-                .encode(format!("{ACCESS_KEY}:{SECRET_KEY}"));
             let text = text
-                .replace("{{AUTH}}", &format!("Basic {token}"))
+                .replace("{{AUTH}}", &basic_auth(ACCESS_KEY, SECRET_KEY))
                 .replace("{{HOST}}", &server.addr.to_string());
             let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
             let mut raw = head.replace('\n', "\r\n").into_bytes();

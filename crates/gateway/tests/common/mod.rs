@@ -354,6 +354,14 @@ impl Request {
     }
 }
 
+/// An `Authorization` value for HTTP Basic with `key` and `secret` (the REST API, the UI).
+pub fn basic_auth(key: &str, secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"))
+    )
+}
+
 /// HMAC-SHA256 of `data` under `key`.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
