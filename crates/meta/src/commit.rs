@@ -63,7 +63,6 @@ impl CommitRequest {
 }
 
 mod ops {
-    use std::collections::BTreeMap;
     use std::sync::Arc;
 
     use super::{Commit, CommitId, CommitRequest};
@@ -73,9 +72,7 @@ mod ops {
     use crate::error::{Error, ErrorKind, Result};
     use crate::keys;
     use crate::kv::{KvExt, WriteBatch};
-    use crate::repo::Repository;
-    use crate::staging::{StagedValue, decode_staged, new_token};
-    use crate::tree::Change;
+    use crate::staging::{MergedStaging, new_token};
 
     impl Engine {
         /// Commit a branch's uncommitted changes. Atomic: the staging area is sealed first,
@@ -119,12 +116,13 @@ mod ops {
                     continue;
                 }
 
-                let changes = self.sealed_changes(&repo, &sealed_tokens).await?;
                 let base = self.commit_tree(&repo, &record.head).await?;
+                let staged =
+                    MergedStaging::new(self.inner.kv.as_ref(), &repo.instance, &sealed_tokens);
                 let applied = self
                     .inner
                     .trees
-                    .apply(&repo.instance, &base, &changes)
+                    .apply_staged(&repo.instance, &base, staged)
                     .await?;
                 let base_commit = self.commit_record(&repo, &record.head).await?;
                 if applied.id == base_commit.tree && !request.allow_empty {
@@ -193,24 +191,6 @@ mod ops {
             let id = self.resolve(&repo, reference).await?.commit;
             let c = self.commit_record(&repo, &id).await?;
             Ok((id, c))
-        }
-
-        /// The staged changes of sealed tokens (newest first), merged, sorted by path.
-        pub(crate) async fn sealed_changes(
-            &self,
-            repo: &Repository,
-            tokens: &[String],
-        ) -> Result<Vec<Change>> {
-            let mut merged: BTreeMap<String, StagedValue> = BTreeMap::new();
-            for token in tokens.iter().rev() {
-                let prefix = keys::staging_prefix(&repo.instance, token);
-                for (k, v) in self.inner.kv.scan_prefix(&prefix, 10_000).await? {
-                    let path = String::from_utf8(k[prefix.len()..].to_vec())
-                        .map_err(|_| Error::corrupt("staged path is not UTF-8"))?;
-                    merged.insert(path, decode_staged(&v)?);
-                }
-            }
-            Ok(merged.into_iter().collect())
         }
     }
 }

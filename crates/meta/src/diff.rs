@@ -5,6 +5,7 @@
 use crate::engine::Engine;
 use crate::entry::Entry;
 use crate::error::Result;
+use crate::staging::MergedStaging;
 use crate::tree::{Peek, TreeCursor, TreeStore};
 
 /// How a path differs.
@@ -251,15 +252,22 @@ impl Engine {
         };
         let repo = self.repository(repo).await?;
         let (_, record) = self.branch_record(&repo, branch).await?;
-        let staged = self.sealed_changes(&repo, &record.tokens()).await?;
+        let tokens = record.tokens();
+        let mut staged = MergedStaging::new(self.inner.kv.as_ref(), &repo.instance, &tokens);
+        let mut start = options.prefix.as_bytes().to_vec();
+        if let Some(after) = &options.after
+            && after.as_bytes() >= start.as_slice()
+        {
+            start = after.as_bytes().to_vec();
+            start.push(0);
+        }
+        staged.seek(&start).await?;
         let tree = self.commit_tree(&repo, &record.head).await?;
         let mut cursor = TreeCursor::open(&self.inner.trees, &repo.instance, &tree).await?;
         let mut page = DiffPage::default();
-        for (path, value) in staged {
-            if !path.starts_with(&options.prefix)
-                || options.after.as_ref().is_some_and(|a| path <= *a)
-            {
-                continue;
+        while let Some((path, value)) = staged.next().await? {
+            if !path.starts_with(&options.prefix) {
+                break;
             }
             cursor.seek(path.as_bytes()).await?;
             let committed = cursor

@@ -283,8 +283,62 @@ impl Engine {
         let base_tree = self.commit_tree(repo, &base).await?;
         let src_tree = self.commit_tree(repo, src).await?;
         let dest_tree = self.commit_tree(repo, dest_head).await?;
+        let merged_tree = self
+            .merged_tree(
+                repo,
+                source,
+                destination,
+                &base_tree,
+                &src_tree,
+                &dest_tree,
+                request,
+            )
+            .await?;
+
+        let context = MergeContext {
+            repository: repo.name.clone(),
+            source_ref: source.to_string(),
+            destination_branch: destination.to_string(),
+            source: src.to_string(),
+            destination: dest_head.to_string(),
+            base: base.clone(),
+            merged_tree: merged_tree.clone(),
+        };
+        for hook in &self.inner.hooks {
+            if let Err(refusal) = hook.pre_merge(self, &context).await {
+                return Err(Error::new(
+                    ErrorKind::PreconditionFailed,
+                    format!("merge refused: {}", refusal.reason),
+                )
+                .with_detail(ErrorDetail::MergeRefused(refusal.report)));
+            }
+        }
+
+        Ok(merged_tree)
+    }
+
+    /// The tree of a merge, stored. When one side has not changed since the base, the
+    /// three-way result is the other side's tree itself (trees are named by content, so
+    /// applying base-to-source onto the base gives the source's id): no walk, no write.
+    #[allow(clippy::too_many_arguments)]
+    async fn merged_tree(
+        &self,
+        repo: &Repository,
+        source: &str,
+        destination: &str,
+        base_tree: &str,
+        src_tree: &str,
+        dest_tree: &str,
+        request: &MergeRequest,
+    ) -> Result<String> {
+        if dest_tree == base_tree {
+            return Ok(src_tree.to_string());
+        }
+        if src_tree == base_tree {
+            return Ok(dest_tree.to_string());
+        }
         let (changes, conflicts) = self
-            .three_way(repo, &base_tree, &src_tree, &dest_tree, request.strategy)
+            .three_way(repo, base_tree, src_tree, dest_tree, request.strategy)
             .await?;
         if !conflicts.is_empty() {
             return Err(Error::conflict(format!(
@@ -302,35 +356,17 @@ impl Engine {
         let applied = self
             .inner
             .trees
-            .apply(&repo.instance, &dest_tree, &changes)
+            .apply(&repo.instance, dest_tree, &changes)
             .await?;
         // Store the would-be tree first, so that hooks can read it; unreferenced, it
         // is harmless if the merge is refused.
-        let mut tree_batch = WriteBatch::new();
-        for (k, v) in applied.records {
-            tree_batch.put(k, v);
-        }
-        self.inner.kv.write(tree_batch).await?;
-
-        let context = MergeContext {
-            repository: repo.name.clone(),
-            source_ref: source.to_string(),
-            destination_branch: destination.to_string(),
-            source: src.to_string(),
-            destination: dest_head.to_string(),
-            base: base.clone(),
-            merged_tree: applied.id.clone(),
-        };
-        for hook in &self.inner.hooks {
-            if let Err(refusal) = hook.pre_merge(self, &context).await {
-                return Err(Error::new(
-                    ErrorKind::PreconditionFailed,
-                    format!("merge refused: {}", refusal.reason),
-                )
-                .with_detail(ErrorDetail::MergeRefused(refusal.report)));
+        if !applied.records.is_empty() {
+            let mut tree_batch = WriteBatch::new();
+            for (k, v) in applied.records {
+                tree_batch.put(k, v);
             }
+            self.inner.kv.write(tree_batch).await?;
         }
-
         Ok(applied.id)
     }
 

@@ -11,7 +11,9 @@ use crate::entry::{Entry, PathEntry};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::kv::Kv;
-use crate::range::{ChildRef, Chunker, Item, Node};
+use crate::kv::WriteBatch;
+use crate::range::{BuiltRange, ChildRef, Chunker, Item, Node};
+use crate::staging::MergedStaging;
 
 /// A change to apply to a tree: a path and its new entry, or `None` to remove it.
 pub(crate) type Change = (String, Option<Entry>);
@@ -21,6 +23,8 @@ pub(crate) struct TreeStore {
     kv: Arc<dyn Kv>,
     average: u64,
     nodes: Cache<String, Arc<Node>>,
+    /// Write built ranges ahead once they hold this many bytes ([`SPILL_BYTES`]).
+    spill_bytes: usize,
 }
 
 /// The new tree that [`TreeStore::apply`] built, and the records to store with it.
@@ -59,6 +63,79 @@ impl LevelItem for ChildRef {
 struct Built {
     nodes: HashMap<String, Arc<Node>>,
     records: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Bytes held in `records`.
+    bytes: usize,
+}
+
+/// Built ranges are written ahead, unreferenced, once they hold this many bytes, so that
+/// applying millions of changes holds a bounded amount of them. A range nothing refers to
+/// is harmless (a failed commit leaves a few; the garbage collector reads ranges only from
+/// the commits it walks).
+const SPILL_BYTES: usize = 16 << 20;
+
+/// The sorted edits of one level, handed out one at a time, so that a level's edits need
+/// not all be in memory: a commit streams them from its staging areas.
+pub(crate) trait Edits<T> {
+    /// The key of the next edit, reading it if need be.
+    async fn peek(&mut self) -> Result<Option<&str>>;
+    /// Consume the edit [`peek`](Self::peek) showed: its new item, or `None` to remove.
+    fn take(&mut self) -> Option<T>;
+}
+
+/// Edits held in a sorted slice.
+struct SliceEdits<'e, T> {
+    edits: &'e [(String, Option<T>)],
+    at: usize,
+}
+
+impl<T: Clone> Edits<T> for SliceEdits<'_, T> {
+    async fn peek(&mut self) -> Result<Option<&str>> {
+        Ok(self.edits.get(self.at).map(|(k, _)| k.as_str()))
+    }
+    fn take(&mut self) -> Option<T> {
+        self.at += 1;
+        self.edits[self.at - 1].1.clone()
+    }
+}
+
+/// A commit's staged changes, streamed from the KV.
+impl Edits<PathEntry> for MergedStaging<'_> {
+    async fn peek(&mut self) -> Result<Option<&str>> {
+        MergedStaging::peek(self).await
+    }
+    fn take(&mut self) -> Option<PathEntry> {
+        let (path, value) = MergedStaging::take(self)?;
+        value.map(|e| (path, e))
+    }
+}
+
+/// Changes held in a sorted slice, as leaf edits.
+struct ChangeEdits<'e> {
+    changes: &'e [Change],
+    at: usize,
+}
+
+impl Edits<PathEntry> for ChangeEdits<'_> {
+    async fn peek(&mut self) -> Result<Option<&str>> {
+        Ok(self.changes.get(self.at).map(|(k, _)| k.as_str()))
+    }
+    fn take(&mut self) -> Option<PathEntry> {
+        self.at += 1;
+        let (path, value) = &self.changes[self.at - 1];
+        value.clone().map(|e| (path.clone(), e))
+    }
+}
+
+/// What the level walk does next.
+enum Step {
+    /// Keep the range's next item.
+    Keep,
+    /// Apply the next edit before the range's next item.
+    Insert,
+    /// Apply the next edit in place of the range's next item.
+    Replace,
+    /// The range and the edits that fall in it are done.
+    Done,
 }
 
 impl TreeStore {
@@ -67,6 +144,7 @@ impl TreeStore {
             kv,
             average,
             nodes: Cache::new(16_384),
+            spill_bytes: SPILL_BYTES,
         }
     }
 
@@ -127,15 +205,39 @@ impl TreeStore {
                 records: Vec::new(),
             });
         }
+        self.apply_edits(repo, root, ChangeEdits { changes, at: 0 })
+            .await
+    }
+
+    /// Apply a branch's staged changes, streamed from its staging areas, to the tree rooted
+    /// at `root`. Memory stays bounded whatever the number of changes: ranges are written
+    /// ahead as they pile up, and only the references to new leaves are held.
+    pub async fn apply_staged(
+        &self,
+        repo: &str,
+        root: &str,
+        mut staged: MergedStaging<'_>,
+    ) -> Result<AppliedTree> {
+        if staged.peek().await?.is_none() {
+            return Ok(AppliedTree {
+                id: root.to_string(),
+                records: Vec::new(),
+            });
+        }
+        self.apply_edits(repo, root, staged).await
+    }
+
+    async fn apply_edits(
+        &self,
+        repo: &str,
+        root: &str,
+        leaf_edits: impl Edits<PathEntry>,
+    ) -> Result<AppliedTree> {
         let root_node = self.node(repo, root).await?;
         let mut built = Built::default();
         let mut level = 0u8;
-        let edits: Vec<(String, Option<PathEntry>)> = changes
-            .iter()
-            .map(|(p, v)| (p.clone(), v.clone().map(|e| (p.clone(), e))))
-            .collect();
         let (mut removed, mut added) = self
-            .apply_level::<PathEntry>(repo, root, &root_node, level, &edits, &mut built)
+            .apply_level::<PathEntry>(repo, root, &root_node, level, leaf_edits, &mut built)
             .await?;
         while root_node.level() > level {
             // The parents see a replaced range as its old key removed and the new keys added.
@@ -146,8 +248,12 @@ impl TreeStore {
             }
             let edits: Vec<(String, Option<ChildRef>)> = edits.into_iter().collect();
             level += 1;
+            let edits = SliceEdits {
+                edits: &edits,
+                at: 0,
+            };
             (removed, added) = self
-                .apply_level::<ChildRef>(repo, root, &root_node, level, &edits, &mut built)
+                .apply_level::<ChildRef>(repo, root, &root_node, level, edits, &mut built)
                 .await?;
         }
         let id = self.new_root(repo, added, level, &mut built).await?;
@@ -165,13 +271,12 @@ impl TreeStore {
         root: &str,
         root_node: &Arc<Node>,
         level: u8,
-        edits: &[(String, Option<T>)],
+        mut edits: impl Edits<T>,
         built: &mut Built,
     ) -> Result<(Vec<String>, Vec<ChildRef>)> {
         let mut chunker = Chunker::<T>::new(level, self.average);
         let mut removed = Vec::new();
         let mut added = Vec::new();
-        let mut ei = 0;
         let only_root = root_node.level() == level;
         let mut cursor = if only_root {
             None
@@ -193,8 +298,11 @@ impl TreeStore {
                 }
                 Some(c) => {
                     if chunker.is_empty() {
-                        let Some((key, _)) = edits.get(ei) else { break };
-                        c.seek(key).await?;
+                        let Some(key) = edits.peek().await? else {
+                            break;
+                        };
+                        let key = key.to_string();
+                        c.seek(&key).await?;
                     } else if !c.next().await? {
                         break;
                     }
@@ -207,50 +315,79 @@ impl TreeStore {
             let items = T::items(&node)?;
             let mut ii = 0;
             loop {
-                let edit = edits
-                    .get(ei)
-                    .filter(|(k, _)| is_last || k.as_str() <= max_key.as_str());
-                match (items.get(ii), edit) {
-                    (None, None) => break,
-                    (Some(item), None) => {
-                        chunker.push(item.clone());
+                let step = {
+                    let edit = edits
+                        .peek()
+                        .await?
+                        .filter(|k| is_last || *k <= max_key.as_str());
+                    match (items.get(ii), edit) {
+                        (None, None) => Step::Done,
+                        (Some(_), None) => Step::Keep,
+                        (None, Some(_)) => Step::Insert,
+                        (Some(item), Some(k)) => match item.key().cmp(k) {
+                            std::cmp::Ordering::Less => Step::Keep,
+                            std::cmp::Ordering::Equal => Step::Replace,
+                            std::cmp::Ordering::Greater => Step::Insert,
+                        },
+                    }
+                };
+                match step {
+                    Step::Done => break,
+                    Step::Keep => {
+                        chunker.push(items[ii].clone());
                         ii += 1;
                     }
-                    (None, Some((_, v))) => {
-                        if let Some(v) = v {
-                            chunker.push(v.clone());
+                    Step::Insert | Step::Replace => {
+                        if let Some(v) = edits.take() {
+                            chunker.push(v);
                         }
-                        ei += 1;
-                    }
-                    (Some(item), Some((k, v))) => match item.key().cmp(k.as_str()) {
-                        std::cmp::Ordering::Less => {
-                            chunker.push(item.clone());
+                        if matches!(step, Step::Replace) {
                             ii += 1;
                         }
-                        ordering => {
-                            if let Some(v) = v {
-                                chunker.push(v.clone());
-                            }
-                            ei += 1;
-                            if ordering == std::cmp::Ordering::Equal {
-                                ii += 1;
-                            }
-                        }
-                    },
+                    }
                 }
-                collect(chunker.take_built(), &mut added, built, repo);
+                self.collect_spilling(chunker.take_built(), &mut added, built, repo)
+                    .await?;
             }
             if is_last {
                 break;
             }
         }
-        for (_, v) in &edits[ei..] {
-            if let Some(v) = v {
-                chunker.push(v.clone());
+        while edits.peek().await?.is_some() {
+            if let Some(v) = edits.take() {
+                chunker.push(v);
             }
+            self.collect_spilling(chunker.take_built(), &mut added, built, repo)
+                .await?;
         }
-        collect(chunker.finish(), &mut added, built, repo);
+        self.collect_spilling(chunker.finish(), &mut added, built, repo)
+            .await?;
         Ok((removed, added))
+    }
+
+    /// Take finished ranges into `built`, and write them ahead once they pile up.
+    async fn collect_spilling(
+        &self,
+        ranges: Vec<BuiltRange>,
+        out: &mut Vec<ChildRef>,
+        built: &mut Built,
+        repo: &str,
+    ) -> Result<()> {
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        collect(ranges, out, built, repo);
+        if built.bytes >= self.spill_bytes {
+            let mut batch = WriteBatch::new();
+            for (k, v) in built.records.drain(..) {
+                batch.put(k, v);
+            }
+            // The written ranges are read back from the KV (or the cache) from now on.
+            built.nodes.clear();
+            built.bytes = 0;
+            self.kv.write(batch).await?;
+        }
+        Ok(())
     }
 
     /// Build the levels above `refs` (ranges of `level`) up to a single root, then drop
@@ -271,11 +408,15 @@ impl TreeStore {
         while refs.len() > 1 {
             level += 1;
             let mut chunker = Chunker::<ChildRef>::new(level, self.average);
+            let mut parents = Vec::new();
             for r in refs {
                 chunker.push(r);
+                self.collect_spilling(chunker.take_built(), &mut parents, built, repo)
+                    .await?;
             }
-            refs = Vec::new();
-            collect(chunker.finish(), &mut refs, built, repo);
+            self.collect_spilling(chunker.finish(), &mut parents, built, repo)
+                .await?;
+            refs = parents;
         }
         let mut root = refs.pop().expect("one range").id;
         loop {
@@ -290,13 +431,9 @@ impl TreeStore {
     }
 }
 
-fn collect(
-    ranges: Vec<crate::range::BuiltRange>,
-    out: &mut Vec<ChildRef>,
-    built: &mut Built,
-    repo: &str,
-) {
+fn collect(ranges: Vec<BuiltRange>, out: &mut Vec<ChildRef>, built: &mut Built, repo: &str) {
     for r in ranges {
+        built.bytes += r.bytes.len();
         built
             .records
             .push((keys::range(repo, &r.child.id), r.bytes));
@@ -674,6 +811,46 @@ mod tests {
         store_records(kv.as_ref(), &t4.records).await;
         assert_eq!(store.node("r", &t4.id).await.unwrap().level(), 0);
         assert_eq!(all(&store, &t4.id).await.len(), 1);
+    }
+
+    /// Ranges written ahead while applying many changes give the same tree, and the
+    /// caller's batch holds only the rest.
+    #[tokio::test]
+    async fn spilled_ranges_give_the_same_tree() {
+        let (kv, mut store, empty) = setup(8).await;
+        let changes: Vec<Change> = (0..20_000).map(|i| put(&format!("s/{i:06}"), 1)).collect();
+        let whole = store.apply("r", &empty, &changes).await.unwrap();
+        let whole_bytes: usize = whole.records.iter().map(|(_, v)| v.len()).sum();
+
+        let (kv2, _, _) = setup(8).await;
+        store = TreeStore::new(kv2.clone(), 8);
+        store.spill_bytes = 4096;
+        let spilled = store.apply("r", &empty, &changes).await.unwrap();
+        assert_eq!(spilled.id, whole.id);
+        let kept: usize = spilled.records.iter().map(|(_, v)| v.len()).sum();
+        assert!(
+            kept < whole_bytes / 10,
+            "{kept} of {whole_bytes} bytes kept"
+        );
+        store_records(kv2.as_ref(), &spilled.records).await;
+        // Every range of the tree is readable: the spilled ones from the KV.
+        let fresh = TreeStore::new(kv2.clone(), 8);
+        assert_eq!(all(&fresh, &spilled.id).await.len(), 20_000);
+
+        // Spilling while rewriting an existing tree.
+        store_records(kv.as_ref(), &whole.records).await;
+        let edits: Vec<Change> = (0..20_000)
+            .step_by(7)
+            .map(|i| put(&format!("s/{i:06}"), 2))
+            .collect();
+        let plain = TreeStore::new(kv.clone(), 8)
+            .apply("r", &whole.id, &edits)
+            .await
+            .unwrap();
+        let mut small = TreeStore::new(kv.clone(), 8);
+        small.spill_bytes = 4096;
+        let spilled = small.apply("r", &whole.id, &edits).await.unwrap();
+        assert_eq!(spilled.id, plain.id);
     }
 
     #[tokio::test]
