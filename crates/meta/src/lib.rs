@@ -33,6 +33,7 @@ pub mod import;
 mod keys;
 pub mod kv;
 pub mod log;
+mod mapped;
 pub mod merge;
 pub mod multipart;
 pub mod object;

@@ -301,6 +301,9 @@ fn check_address(address: &str) -> Result<()> {
 const WRITE_BUFFER: usize = 1024 * 1024;
 /// Largest read of a local file in one step.
 const READ_CHUNK: u64 = 1024 * 1024;
+/// Mapped reads hand out windows of this many bytes: large enough that a Parquet range
+/// read is one piece, small enough that a huge GET does not map the whole file at once.
+const MAP_WINDOW: u64 = 64 * 1024 * 1024;
 
 pub(crate) fn blocking_failed(e: tokio::task::JoinError) -> Error {
     Error::internal(format!("file task failed: {e}"))
@@ -589,16 +592,16 @@ impl NamespaceStore {
     }
 }
 
-/// The bytes of a local file, all or a range, as a stream: each step reads up to a
-/// megabyte on the blocking pool. A file shorter than the range is an error, not a short
-/// read.
+/// The bytes of a local file, all or a range, as a stream. Long stretches are memory
+/// mapped a window at a time (no copy, see [`crate::mapped`]); the rest is read a megabyte
+/// at a time. Each step runs on the blocking pool. A file shorter than the range is an
+/// error, not a short read.
 pub(crate) async fn read_file(
     path: PathBuf,
     range: Option<Range<u64>>,
 ) -> Result<BoxStream<'static, Result<Bytes>>> {
     let opened = tokio::task::spawn_blocking(move || -> Result<(std::fs::File, u64, u64)> {
-        use std::io::{Seek, SeekFrom};
-        let mut file = std::fs::File::open(&path).map_err(|e| {
+        let file = std::fs::File::open(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::not_found(format!("physical object {}", path.display()))
             } else {
@@ -610,38 +613,47 @@ pub(crate) async fn read_file(
             Some(r) => (r.start.min(len), r.end.min(len)),
             None => (0, len),
         };
-        if start > 0 {
-            file.seek(SeekFrom::Start(start))?;
-        }
         Ok((file, start, end))
     })
     .await
     .map_err(blocking_failed)??;
     let (file, start, end) = opened;
-    // Each step reads up to a megabyte on the blocking pool; one small object is one step.
-    let stream =
-        futures::stream::try_unfold((file, end - start), |(mut file, remaining)| async move {
-            if remaining == 0 {
+    let file = Arc::new(file);
+    let stream = futures::stream::try_unfold(start, move |at| {
+        let file = file.clone();
+        async move {
+            if at >= end {
                 return Ok(None);
             }
-            let want = remaining.min(READ_CHUNK) as usize;
-            let (file, chunk) = tokio::task::spawn_blocking(move || -> Result<_> {
-                use std::io::Read;
-                // read_to_end fills spare capacity without zeroing it first.
-                let mut buf = Vec::with_capacity(want);
-                (&mut file).take(want as u64).read_to_end(&mut buf)?;
-                if buf.len() != want {
-                    return Err(Error::corrupt(format!(
-                        "physical object shorter than recorded: {} of {want} bytes",
-                        buf.len()
-                    )));
+            let remaining = end - at;
+            let want = if remaining >= crate::mapped::MAP_MIN {
+                remaining.min(MAP_WINDOW)
+            } else {
+                remaining.min(READ_CHUNK)
+            } as usize;
+            let chunk = tokio::task::spawn_blocking(move || -> Result<Bytes> {
+                if want as u64 >= crate::mapped::MAP_MIN {
+                    // `end` is at most the length read at open, so the map lies inside.
+                    return Ok(crate::mapped::map_range(&file, at, want)?);
                 }
-                Ok((file, Bytes::from(buf)))
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0; want];
+                file.read_exact_at(&mut buf, at).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        Error::corrupt(format!(
+                            "physical object shorter than recorded: wanted {want} bytes at {at}"
+                        ))
+                    } else {
+                        Error::from(e)
+                    }
+                })?;
+                Ok(Bytes::from(buf))
             })
             .await
             .map_err(blocking_failed)??;
-            Ok(Some((chunk, (file, remaining - want as u64))))
-        });
+            Ok(Some((chunk, at + want as u64)))
+        }
+    });
     Ok(stream.boxed())
 }
 
@@ -673,5 +685,42 @@ impl crate::Engine {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read(path: &FsPath, range: Option<Range<u64>>) -> Result<Vec<u8>> {
+        let chunks: Vec<Bytes> = read_file(path.to_path_buf(), range)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(chunks.concat())
+    }
+
+    /// Whole files and ranges read the same bytes whether they are mapped (long) or
+    /// copied (short), and a range past the end is cut at the end.
+    #[tokio::test]
+    async fn local_reads_mapped_or_copied_give_the_file_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("object");
+        let data: Vec<u8> = (0..2_500_000u32).map(|i| (i * 13 % 241) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        assert_eq!(read(&path, None).await.unwrap(), data);
+        for (start, end) in [
+            (0, 10),
+            (4_095, 4_097),
+            (1, crate::mapped::MAP_MIN + 1),
+            (100_000, 2_400_000),
+            (2_499_990, 2_600_000),
+        ] {
+            let got = read(&path, Some(start..end)).await.unwrap();
+            let end = end.min(data.len() as u64);
+            assert_eq!(got, &data[start as usize..end as usize], "{start}..{end}");
+        }
+        let missing = read(&dir.path().join("nothing"), None).await.unwrap_err();
+        assert_eq!(missing.kind(), crate::ErrorKind::NotFound);
     }
 }
