@@ -36,6 +36,7 @@ pub mod log;
 mod mapped;
 pub mod merge;
 pub mod multipart;
+mod node_codec;
 pub mod object;
 pub mod page;
 pub mod protection;

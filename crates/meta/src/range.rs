@@ -77,14 +77,14 @@ impl Node {
     }
 
     pub(crate) fn encode_with_id(&self) -> (String, Vec<u8>) {
-        let bytes = encoding::encode(self);
+        let bytes = crate::node_codec::encode(self);
         (encoding::content_id(&bytes), bytes)
     }
 
     /// Decode a stored node and check its shape, so that a damaged node is a `Corrupt`
     /// error here and never a panic in a reader that trusts it.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self> {
-        let node: Node = encoding::decode(bytes, "range")?;
+        let node = crate::node_codec::decode(bytes)?;
         match &node {
             Node::Inner { level: 0, .. } => Err(Error::corrupt("inner range at level 0")),
             Node::Inner { children, .. } if children.is_empty() => {

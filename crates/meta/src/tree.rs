@@ -65,6 +65,8 @@ struct Built {
     records: Vec<(Vec<u8>, Vec<u8>)>,
     /// Bytes held in `records`.
     bytes: usize,
+    /// Some ranges were written ahead.
+    spilled: bool,
 }
 
 /// Built ranges are written ahead, unreferenced, once they hold this many bytes, so that
@@ -257,6 +259,15 @@ impl TreeStore {
                 .await?;
         }
         let id = self.new_root(repo, added, level, &mut built).await?;
+        // A small change's new ranges are what the next diff, merge or commit of this
+        // branch reads first: cache them now. Ranges are named by content, so a cached
+        // range is right even if this tree is never stored (nothing then names it). Large
+        // applies would only push the hot upper ranges out.
+        if !built.spilled {
+            for (id, node) in built.nodes {
+                self.nodes.insert(id, node);
+            }
+        }
         Ok(AppliedTree {
             id,
             records: built.records,
@@ -385,6 +396,7 @@ impl TreeStore {
             // The written ranges are read back from the KV (or the cache) from now on.
             built.nodes.clear();
             built.bytes = 0;
+            built.spilled = true;
             self.kv.write(batch).await?;
         }
         Ok(())
