@@ -30,7 +30,7 @@ struct KeyIn {
 
 #[derive(Serialize)]
 struct ChildOut<'a> {
-    id: Vec<u8>,
+    id: IdOut<'a>,
     min: KeyOut<'a>,
     max: KeyOut<'a>,
     count: u64,
@@ -39,7 +39,7 @@ struct ChildOut<'a> {
 
 #[derive(Deserialize)]
 struct ChildIn {
-    id: Vec<u8>,
+    id: IdIn,
     min: KeyIn,
     max: KeyIn,
     count: u64,
@@ -90,19 +90,51 @@ fn key_in(previous: &str, key: KeyIn) -> Result<String> {
     Ok(out)
 }
 
-/// Ids are hex hashes; they are stored as their bytes (any other id as its text).
-fn id_out(id: &str) -> Vec<u8> {
-    match hex::decode(id) {
-        Ok(raw) if raw.len() == 32 => raw,
-        _ => id.as_bytes().to_vec(),
+/// A child's id: the bytes of its hex hash, as every id the engine makes is; any other
+/// text (hand-made ranges in tests) as itself.
+#[derive(Serialize)]
+enum IdOut<'a> {
+    Hash([u8; 32]),
+    Text(&'a str),
+}
+
+#[derive(Deserialize)]
+enum IdIn {
+    Hash([u8; 32]),
+    Text(String),
+}
+
+fn id_out(id: &str) -> IdOut<'_> {
+    match hash_bytes(id.as_bytes()) {
+        Some(raw) => IdOut::Hash(raw),
+        None => IdOut::Text(id),
     }
 }
 
-fn id_in(raw: Vec<u8>) -> Result<String> {
-    if raw.len() == 32 {
-        return Ok(hex::encode(raw));
+fn id_in(id: IdIn) -> String {
+    match id {
+        IdIn::Hash(raw) => hex::encode(raw),
+        IdIn::Text(text) => text,
     }
-    String::from_utf8(raw).map_err(|_| Error::corrupt("range child id is not text"))
+}
+
+/// The 32 bytes of a 64-digit lowercase hex hash.
+fn hash_bytes(text: &[u8]) -> Option<[u8; 32]> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
 }
 
 /// `node` in the current format.
@@ -172,7 +204,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Node> {
                         let min_key = key_in(previous, c.min)?;
                         let max_key = key_in(&min_key, c.max)?;
                         out.push(ChildRef {
-                            id: id_in(c.id)?,
+                            id: id_in(c.id),
                             min_key,
                             max_key,
                             count: c.count,

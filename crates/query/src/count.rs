@@ -104,7 +104,7 @@ pub async fn open_all(
 
 /// Decode every row of `open` and check the count against its footer.
 pub async fn verify_file(store: &RefStore, open: &OpenFile) -> Result<(), String> {
-    let stream = parquet_file::batches(store, open, None, None)?;
+    let stream = parquet_file::batches_as_views(store, open)?;
     let decoded: u64 = stream
         .map_ok(|b| b.num_rows() as u64)
         .try_fold(0, |n, rows| async move { Ok(n + rows) })

@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryStreamExt};
@@ -227,6 +227,39 @@ pub fn batches(
         builder = builder.with_row_groups(g);
     }
     builder.build().map_err(|e| e.to_string())
+}
+
+/// A stream of every row of an open file with strings and binaries decoded into view
+/// arrays, as DataFusion's own scan decodes them: each value is still read and its UTF-8
+/// checked, without being copied again into one contiguous buffer. For reads that only
+/// need the rows decoded (verification), not a particular array type.
+pub fn batches_as_views(
+    store: &RefStore,
+    open: &OpenFile,
+) -> Result<ParquetRecordBatchStream<FileReader>, String> {
+    let fields: Vec<Field> = open
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            let viewed = match f.data_type() {
+                DataType::Utf8 | DataType::LargeUtf8 => DataType::Utf8View,
+                DataType::Binary | DataType::LargeBinary => DataType::BinaryView,
+                other => other.clone(),
+            };
+            f.as_ref().clone().with_data_type(viewed)
+        })
+        .collect();
+    let schema = Arc::new(Schema::new_with_metadata(
+        fields,
+        open.schema().metadata().clone(),
+    ));
+    let meta = ArrowReaderMetadata::try_new(open.parquet().clone(), options().with_schema(schema))
+        .map_err(|e| e.to_string())?;
+    ParquetRecordBatchStreamBuilder::new_with_metadata(reader(store, &open.file), meta)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// The root column indices of `names` in an open file's schema, or the first missing name.
