@@ -218,8 +218,13 @@ impl<T: Item> Chunker<T> {
 
     /// Close the last range and return every range not yet taken.
     pub fn finish(mut self) -> Vec<BuiltRange> {
+        self.take_remaining()
+    }
+
+    /// Close the last range and take every range not yet taken.
+    pub fn take_remaining(&mut self) -> Vec<BuiltRange> {
         self.cut();
-        self.built
+        std::mem::take(&mut self.built)
     }
 
     fn cut(&mut self) {

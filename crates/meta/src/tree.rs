@@ -128,6 +128,59 @@ impl Edits<PathEntry> for ChangeEdits<'_> {
     }
 }
 
+/// Where a level walk puts the ranges it builds.
+enum Parents {
+    /// Collected, for the walk of the level above.
+    Collect(Vec<ChildRef>),
+    /// Fed into the levels above at once: the walk of the root's level.
+    Root(RootBuilder),
+}
+
+/// One level above the walked one, being built.
+struct Rising {
+    chunker: Chunker<ChildRef>,
+    /// Ranges of the level below pushed in.
+    pushed: u64,
+    /// The first of them, kept while it may be the only one (then it is the root).
+    first: Option<ChildRef>,
+}
+
+/// The levels above a stream of ranges of level `base`, each fed as the one below cuts a
+/// range, so that building a tree of millions of entries holds a few ranges per level.
+struct RootBuilder {
+    base: u8,
+    average: u64,
+    /// `levels[i]` takes ranges of level `base + i` and cuts ranges of level `base + i + 1`.
+    levels: Vec<Rising>,
+}
+
+impl RootBuilder {
+    fn new(base: u8, average: u64) -> Self {
+        Self {
+            base,
+            average,
+            levels: Vec::new(),
+        }
+    }
+
+    /// Push a range of level `base + at`; returns the ranges this cut one level up.
+    fn push(&mut self, at: usize, r: ChildRef) -> Vec<BuiltRange> {
+        while self.levels.len() <= at {
+            let level = self.base + self.levels.len() as u8 + 1;
+            self.levels.push(Rising {
+                chunker: Chunker::new(level, self.average),
+                pushed: 0,
+                first: None,
+            });
+        }
+        let rising = &mut self.levels[at];
+        rising.pushed += 1;
+        rising.first = (rising.pushed == 1).then(|| r.clone());
+        rising.chunker.push(r);
+        rising.chunker.take_built()
+    }
+}
+
 /// What the level walk does next.
 enum Step {
     /// Keep the range's next item.
@@ -238,14 +291,35 @@ impl TreeStore {
         let root_node = self.node(repo, root).await?;
         let mut built = Built::default();
         let mut level = 0u8;
+        // The last level walked (the root's) feeds its new ranges straight into the
+        // levels above it, so no level is held whole; lower levels are collected for the
+        // walk of the level above.
+        let sink = |level: u8| {
+            if root_node.level() == level {
+                Parents::Root(RootBuilder::new(level, self.average))
+            } else {
+                Parents::Collect(Vec::new())
+            }
+        };
         let (mut removed, mut added) = self
-            .apply_level::<PathEntry>(repo, root, &root_node, level, leaf_edits, &mut built)
+            .apply_level::<PathEntry>(
+                repo,
+                root,
+                &root_node,
+                level,
+                leaf_edits,
+                sink(level),
+                &mut built,
+            )
             .await?;
         while root_node.level() > level {
+            let Parents::Collect(collected) = added else {
+                unreachable!("only the root's level builds the root")
+            };
             // The parents see a replaced range as its old key removed and the new keys added.
             let mut edits: BTreeMap<String, Option<ChildRef>> =
                 removed.into_iter().map(|k| (k, None)).collect();
-            for r in added {
+            for r in collected {
                 edits.insert(r.max_key.clone(), Some(r));
             }
             let edits: Vec<(String, Option<ChildRef>)> = edits.into_iter().collect();
@@ -255,10 +329,21 @@ impl TreeStore {
                 at: 0,
             };
             (removed, added) = self
-                .apply_level::<ChildRef>(repo, root, &root_node, level, edits, &mut built)
+                .apply_level::<ChildRef>(
+                    repo,
+                    root,
+                    &root_node,
+                    level,
+                    edits,
+                    sink(level),
+                    &mut built,
+                )
                 .await?;
         }
-        let id = self.new_root(repo, added, level, &mut built).await?;
+        let Parents::Root(builder) = added else {
+            unreachable!("the root's level builds the root")
+        };
+        let id = self.finish_root(repo, builder, &mut built).await?;
         // A small change's new ranges are what the next diff, merge or commit of this
         // branch reads first: cache them now. Ranges are named by content, so a cached
         // range is right even if this tree is never stored (nothing then names it). Large
@@ -275,7 +360,8 @@ impl TreeStore {
     }
 
     /// Rewrite the ranges of `level` that `edits` touch. Returns the keys of the replaced
-    /// ranges and references to their replacements.
+    /// ranges, and `added` with references to their replacements.
+    #[allow(clippy::too_many_arguments)]
     async fn apply_level<T: LevelItem>(
         &self,
         repo: &str,
@@ -283,11 +369,11 @@ impl TreeStore {
         root_node: &Arc<Node>,
         level: u8,
         mut edits: impl Edits<T>,
+        mut added: Parents,
         built: &mut Built,
-    ) -> Result<(Vec<String>, Vec<ChildRef>)> {
+    ) -> Result<(Vec<String>, Parents)> {
         let mut chunker = Chunker::<T>::new(level, self.average);
         let mut removed = Vec::new();
-        let mut added = Vec::new();
         let only_root = root_node.level() == level;
         let mut cursor = if only_root {
             None
@@ -357,7 +443,7 @@ impl TreeStore {
                         }
                     }
                 }
-                self.collect_spilling(chunker.take_built(), &mut added, built, repo)
+                self.emit(chunker.take_built(), &mut added, built, repo)
                     .await?;
             }
             if is_last {
@@ -368,12 +454,104 @@ impl TreeStore {
             if let Some(v) = edits.take() {
                 chunker.push(v);
             }
-            self.collect_spilling(chunker.take_built(), &mut added, built, repo)
+            self.emit(chunker.take_built(), &mut added, built, repo)
                 .await?;
         }
-        self.collect_spilling(chunker.finish(), &mut added, built, repo)
-            .await?;
+        self.emit(chunker.finish(), &mut added, built, repo).await?;
         Ok((removed, added))
+    }
+
+    /// Hand finished ranges of one level to `parents`, keeping their records in `built`.
+    async fn emit(
+        &self,
+        ranges: Vec<BuiltRange>,
+        parents: &mut Parents,
+        built: &mut Built,
+        repo: &str,
+    ) -> Result<()> {
+        match parents {
+            Parents::Collect(refs) => self.collect_spilling(ranges, refs, built, repo).await,
+            Parents::Root(builder) => {
+                let mut refs = Vec::new();
+                self.collect_spilling(ranges, &mut refs, built, repo)
+                    .await?;
+                for r in refs {
+                    self.build_up(builder, r, built, repo).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Push `r` (a range of the builder's base level) into the level above, and every
+    /// range that cuts into the level above that, and so on.
+    async fn build_up(
+        &self,
+        builder: &mut RootBuilder,
+        r: ChildRef,
+        built: &mut Built,
+        repo: &str,
+    ) -> Result<()> {
+        let mut work = vec![(r, 0usize)];
+        while let Some((r, at)) = work.pop() {
+            let ranges = builder.push(at, r);
+            let mut refs = Vec::new();
+            self.collect_spilling(ranges, &mut refs, built, repo)
+                .await?;
+            work.extend(refs.into_iter().rev().map(|p| (p, at + 1)));
+        }
+        Ok(())
+    }
+
+    /// The root of what `builder` was fed: the first level, from the bottom, that holds one
+    /// range, after which single-child roots are dropped, so that a tree's shape depends on
+    /// its entries alone.
+    async fn finish_root(
+        &self,
+        repo: &str,
+        mut builder: RootBuilder,
+        built: &mut Built,
+    ) -> Result<String> {
+        let mut at = 0;
+        let top = loop {
+            let Some(level) = builder.levels.get_mut(at) else {
+                break None;
+            };
+            if level.pushed == 1 {
+                break level.first.take();
+            }
+            let ranges = level.chunker.take_remaining();
+            let mut refs = Vec::new();
+            self.collect_spilling(ranges, &mut refs, built, repo)
+                .await?;
+            for r in refs {
+                let mut work = vec![(r, at + 1)];
+                while let Some((r, up)) = work.pop() {
+                    let ranges = builder.push(up, r);
+                    let mut parents = Vec::new();
+                    self.collect_spilling(ranges, &mut parents, built, repo)
+                        .await?;
+                    work.extend(parents.into_iter().rev().map(|p| (p, up + 1)));
+                }
+            }
+            at += 1;
+        };
+        let Some(top) = top else {
+            let (id, bytes) = Self::empty_root();
+            built.records.push((keys::range(repo, &id), bytes));
+            built.nodes.insert(id.clone(), Arc::new(Node::empty()));
+            return Ok(id);
+        };
+        let mut root = top.id;
+        loop {
+            let node = self.node_or_built(repo, &root, built).await?;
+            match &*node {
+                Node::Inner { children, .. } if children.len() == 1 => {
+                    root = children[0].id.clone();
+                }
+                _ => return Ok(root),
+            }
+        }
     }
 
     /// Take finished ranges into `built`, and write them ahead once they pile up.
@@ -400,46 +578,6 @@ impl TreeStore {
             self.kv.write(batch).await?;
         }
         Ok(())
-    }
-
-    /// Build the levels above `refs` (ranges of `level`) up to a single root, then drop
-    /// single-child roots, so that a tree's shape depends on its entries alone.
-    async fn new_root(
-        &self,
-        repo: &str,
-        mut refs: Vec<ChildRef>,
-        mut level: u8,
-        built: &mut Built,
-    ) -> Result<String> {
-        if refs.is_empty() {
-            let (id, bytes) = Self::empty_root();
-            built.records.push((keys::range(repo, &id), bytes));
-            built.nodes.insert(id.clone(), Arc::new(Node::empty()));
-            return Ok(id);
-        }
-        while refs.len() > 1 {
-            level += 1;
-            let mut chunker = Chunker::<ChildRef>::new(level, self.average);
-            let mut parents = Vec::new();
-            for r in refs {
-                chunker.push(r);
-                self.collect_spilling(chunker.take_built(), &mut parents, built, repo)
-                    .await?;
-            }
-            self.collect_spilling(chunker.finish(), &mut parents, built, repo)
-                .await?;
-            refs = parents;
-        }
-        let mut root = refs.pop().expect("one range").id;
-        loop {
-            let node = self.node_or_built(repo, &root, built).await?;
-            match &*node {
-                Node::Inner { children, .. } if children.len() == 1 => {
-                    root = children[0].id.clone();
-                }
-                _ => return Ok(root),
-            }
-        }
     }
 }
 
@@ -863,6 +1001,30 @@ mod tests {
         small.spill_bytes = 4096;
         let spilled = small.apply("r", &whole.id, &edits).await.unwrap();
         assert_eq!(spilled.id, plain.id);
+    }
+
+    /// Trees of every small size have one shape whatever history built them: all at once
+    /// on the empty tree (the root's level builds every level above), or in two steps
+    /// (the second walks the levels of the first).
+    #[tokio::test]
+    async fn root_building_depends_on_entries_alone() {
+        let (kv, store, empty) = setup(3).await;
+        for n in 1..90usize {
+            let all: Vec<Change> = (0..n).map(|i| put(&format!("t/{i:04}"), 1)).collect();
+            let whole = store.apply("r", &empty, &all).await.unwrap();
+            let evens: Vec<Change> = all.iter().step_by(2).cloned().collect();
+            let odds: Vec<Change> = all.iter().skip(1).step_by(2).cloned().collect();
+            let first = store.apply("r", &empty, &evens).await.unwrap();
+            store_records(kv.as_ref(), &first.records).await;
+            let second = store.apply("r", &first.id, &odds).await.unwrap();
+            assert_eq!(second.id, whole.id, "{n} entries");
+            store_records(kv.as_ref(), &whole.records).await;
+            assert_eq!(all_entries(&store, &whole.id).await, n, "{n} entries");
+        }
+    }
+
+    async fn all_entries(store: &TreeStore, root: &str) -> usize {
+        all(store, root).await.len()
     }
 
     #[tokio::test]
