@@ -7,6 +7,10 @@
 use std::time::{Duration, Instant};
 
 use sluice_benchmarks::{entry, median, ms};
+use std::sync::Arc;
+
+use sluice_meta::kv::counting::CountingKv;
+use sluice_meta::kv::embedded::EmbeddedKv;
 use sluice_meta::{
     CommitRequest, DiffOptions, Engine, ListOptions, MergeRequest, MergeStrategy, WriteCondition,
 };
@@ -52,6 +56,10 @@ struct Figures {
     /// Merge into a destination that moved meanwhile (another branch merged first): a
     /// true three-way merge.
     merge_100_moved: Duration,
+    /// Median bytes sent to the store by the 10-change commit.
+    commit_10_bytes: u64,
+    /// Median bytes sent to the store by the three-way merge.
+    merge_moved_bytes: u64,
 }
 
 /// Where a round's changes fall.
@@ -77,15 +85,17 @@ fn changed_path(shape: Shape, n: u64, round: usize, k: u64) -> String {
     }
 }
 
-/// Stage 100 changes of `round` on `branch` and commit them: 10, then 90.
+/// Stage 100 changes of `round` on `branch` and commit them: 10, then 90. Returns the
+/// time of the commit of 10 and the bytes it sent to the store.
 async fn change_100(
     engine: &Engine,
+    counter: &CountingKv,
     repo: &str,
     branch: &str,
     n: u64,
     shape: Shape,
     round: usize,
-) -> Duration {
+) -> (Duration, u64) {
     for k in 0..10u64 {
         let p = changed_path(shape, n, round, k);
         engine
@@ -99,12 +109,13 @@ async fn change_100(
             .await
             .unwrap();
     }
+    let bytes = counter.bytes_written();
     let t = Instant::now();
     engine
         .commit(repo, branch, CommitRequest::new("ten", "bench"))
         .await
         .unwrap();
-    let commit_10 = t.elapsed();
+    let commit_10 = (t.elapsed(), counter.bytes_written() - bytes);
     let changes = (10..100u64)
         .map(|k| (changed_path(shape, n, round, k), Some(entry(n + k))))
         .collect();
@@ -117,12 +128,21 @@ async fn change_100(
 }
 
 /// Operations whose cost must follow the change, not the repository.
-async fn per_change(engine: &Engine, repo: &str, n: u64, shape: Shape, rounds: usize) -> Figures {
+async fn per_change(
+    engine: &Engine,
+    counter: &CountingKv,
+    repo: &str,
+    n: u64,
+    shape: Shape,
+    rounds: usize,
+) -> Figures {
     let mut creates = Vec::new();
     let mut commits = Vec::new();
     let mut diffs = Vec::new();
     let mut merges = Vec::new();
     let mut moved_merges = Vec::new();
+    let mut commit_bytes = Vec::new();
+    let mut merge_bytes = Vec::new();
     let tag = match shape {
         Shape::Clustered => "c",
         Shape::Spread => "s",
@@ -135,8 +155,10 @@ async fn per_change(engine: &Engine, repo: &str, n: u64, shape: Shape, rounds: u
         creates.push(t.elapsed());
         engine.create_branch(repo, &other, "main").await.unwrap();
 
-        commits.push(change_100(engine, repo, &b, n, shape, r).await);
-        change_100(engine, repo, &other, n, shape, r + 500).await;
+        let (time, bytes) = change_100(engine, counter, repo, &b, n, shape, r).await;
+        commits.push(time);
+        commit_bytes.push(bytes);
+        change_100(engine, counter, repo, &other, n, shape, r + 500).await;
 
         let t = Instant::now();
         let d = engine
@@ -161,6 +183,7 @@ async fn per_change(engine: &Engine, repo: &str, n: u64, shape: Shape, rounds: u
         merges.push(t.elapsed());
         // `main` moved since `other` was made: a three-way merge. On the small
         // repository the two branches may touch one path; the source wins there.
+        let bytes = counter.bytes_written();
         let t = Instant::now();
         engine
             .merge(
@@ -175,13 +198,18 @@ async fn per_change(engine: &Engine, repo: &str, n: u64, shape: Shape, rounds: u
             .await
             .unwrap();
         moved_merges.push(t.elapsed());
+        merge_bytes.push(counter.bytes_written() - bytes);
     }
+    commit_bytes.sort();
+    merge_bytes.sort();
     Figures {
         branch_create: median(creates),
         commit_10: median(commits),
         diff_100: median(diffs),
         merge_100: median(merges),
         merge_100_moved: median(moved_merges),
+        commit_10_bytes: commit_bytes[commit_bytes.len() / 2],
+        merge_moved_bytes: merge_bytes[merge_bytes.len() / 2],
     }
 }
 
@@ -280,7 +308,11 @@ async fn main() {
     let large_n: u64 = objects_flag().unwrap_or(if quick { 100_000 } else { 1_000_000 });
     let small_n: u64 = 1_000;
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::open_embedded(dir.path()).unwrap().build();
+    // The embedded store, counted: bytes sent per operation are figures too.
+    let counter = Arc::new(CountingKv::new(Arc::new(
+        EmbeddedKv::open(dir.path().join("meta.redb")).unwrap(),
+    )));
+    let engine = Engine::builder(counter.clone(), dir.path().join("storage")).build();
     engine
         .create_repository("small", "local://small", "main")
         .await
@@ -314,8 +346,8 @@ async fn main() {
             "changes at random keys over the whole repository (worst case)",
         ),
     ] {
-        let s = per_change(&engine, "small", small_n, shape, rounds).await;
-        let l = per_change(&engine, "large", large_n, shape, rounds).await;
+        let s = per_change(&engine, &counter, "small", small_n, shape, rounds).await;
+        let l = per_change(&engine, &counter, "large", large_n, shape, rounds).await;
         println!("Changes: {title}; median of {rounds} rounds.\n");
         println!("| operation | {small_n} objects | {large_n} objects | ratio | target |");
         println!("|---|---|---|---|---|");
@@ -351,6 +383,13 @@ async fn main() {
             l.merge_100_moved,
             (!spread).then_some(1.5),
             under_5ms,
+        );
+        println!(
+            "\nBytes sent to the store (ranges, commit, branch record, staging), median: commit of 10 changes {} KiB at {small_n}, {} KiB at {large_n}; three-way merge of 100 {} KiB at {small_n}, {} KiB at {large_n}.",
+            s.commit_10_bytes / 1024,
+            l.commit_10_bytes / 1024,
+            s.merge_moved_bytes / 1024,
+            l.merge_moved_bytes / 1024
         );
         println!();
     }

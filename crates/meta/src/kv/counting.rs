@@ -44,6 +44,8 @@ pub struct CountingKv {
     gets: AtomicU64,
     scans: AtomicU64,
     writes: AtomicU64,
+    /// Key and value bytes of every write asked for.
+    bytes_written: AtomicU64,
 }
 
 impl CountingKv {
@@ -54,7 +56,14 @@ impl CountingKv {
             gets: AtomicU64::new(0),
             scans: AtomicU64::new(0),
             writes: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
         }
+    }
+
+    /// Key and value bytes of the writes asked for so far (what an operation sends to the
+    /// store, before the store's own overhead).
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written.load(Ordering::Relaxed)
     }
 
     /// The calls so far.
@@ -81,6 +90,13 @@ impl Kv for CountingKv {
 
     async fn write(&self, batch: WriteBatch) -> Result<()> {
         self.writes.fetch_add(1, Ordering::Relaxed);
+        let bytes: usize = batch
+            .writes
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+            .sum();
+        self.bytes_written
+            .fetch_add(bytes as u64, Ordering::Relaxed);
         self.inner.write(batch).await
     }
 }
