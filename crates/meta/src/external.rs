@@ -17,7 +17,7 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
 
 use crate::error::{Error, Result};
-use crate::storage::{Storage, read_file};
+use crate::storage::{Mapping, Storage, read_file};
 
 /// Where an external object (or a folder of them) is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +147,8 @@ impl Storage {
         match Location::parse(address)? {
             Location::File(path) => {
                 let real = self.allowed_file(&path)?;
-                read_file(real, range).await
+                // A source outside Sluice may change under us: never mapped.
+                read_file(real, range, Mapping::ReadOnly).await
             }
             Location::S3 { bucket, key } => {
                 let store = self.bucket(&bucket)?;

@@ -565,7 +565,7 @@ impl NamespaceStore {
             let result = self.store.get_opts(&Path::from(address), opts).await?;
             return Ok(result.into_stream().map_err(Error::from).boxed());
         };
-        read_file(local_path(root, address)?, range).await
+        read_file(local_path(root, address)?, range, Mapping::ObjectFile).await
     }
 
     /// All the bytes at `address`.
@@ -592,6 +592,16 @@ impl NamespaceStore {
     }
 }
 
+/// Whether a local file may be memory-mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mapping {
+    /// One of Sluice's own object files: immutable once visible, so it may be mapped.
+    ObjectFile,
+    /// Someone else's file (an imported source): it may change or shrink under us, and a
+    /// map of a shrunk file faults the whole process, so it is only ever read.
+    ReadOnly,
+}
+
 /// The bytes of a local file, all or a range, as a stream. Long stretches are memory
 /// mapped a window at a time (no copy, see [`crate::mapped`]); the rest is read a megabyte
 /// at a time. Each step runs on the blocking pool. A file shorter than the range is an
@@ -599,6 +609,7 @@ impl NamespaceStore {
 pub(crate) async fn read_file(
     path: PathBuf,
     range: Option<Range<u64>>,
+    mapping: Mapping,
 ) -> Result<BoxStream<'static, Result<Bytes>>> {
     let opened = tokio::task::spawn_blocking(move || -> Result<(std::fs::File, u64, u64)> {
         let file = std::fs::File::open(&path).map_err(|e| {
@@ -626,13 +637,14 @@ pub(crate) async fn read_file(
                 return Ok(None);
             }
             let remaining = end - at;
-            let want = if remaining >= crate::mapped::MAP_MIN {
+            let map = mapping == Mapping::ObjectFile && remaining >= crate::mapped::MAP_MIN;
+            let want = if map {
                 remaining.min(MAP_WINDOW)
             } else {
                 remaining.min(READ_CHUNK)
             } as usize;
             let chunk = tokio::task::spawn_blocking(move || -> Result<Bytes> {
-                if want as u64 >= crate::mapped::MAP_MIN {
+                if map {
                     // `end` is at most the length read at open, so the map lies inside.
                     return Ok(crate::mapped::map_range(&file, at, want)?);
                 }
@@ -692,12 +704,23 @@ impl crate::Engine {
 mod tests {
     use super::*;
 
-    async fn read(path: &FsPath, range: Option<Range<u64>>) -> Result<Vec<u8>> {
-        let chunks: Vec<Bytes> = read_file(path.to_path_buf(), range)
+    async fn read_as(
+        path: &FsPath,
+        range: Option<Range<u64>>,
+        mapping: Mapping,
+    ) -> Result<Vec<u8>> {
+        let chunks: Vec<Bytes> = read_file(path.to_path_buf(), range, mapping)
             .await?
             .try_collect()
             .await?;
         Ok(chunks.concat())
+    }
+
+    async fn read(path: &FsPath, range: Option<Range<u64>>) -> Result<Vec<u8>> {
+        let mapped = read_as(path, range.clone(), Mapping::ObjectFile).await?;
+        let copied = read_as(path, range, Mapping::ReadOnly).await?;
+        assert_eq!(mapped, copied);
+        Ok(mapped)
     }
 
     /// Whole files and ranges read the same bytes whether they are mapped (long) or

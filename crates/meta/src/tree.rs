@@ -36,7 +36,7 @@ pub(crate) struct AppliedTree {
 }
 
 /// The items of one level that the chunker and the level walk handle.
-trait LevelItem: Item {
+trait LevelItem: Item + PartialEq {
     fn items(node: &Node) -> Result<&[Self]>;
 }
 
@@ -67,7 +67,15 @@ struct Built {
     bytes: usize,
     /// Some ranges were written ahead.
     spilled: bool,
+    /// An edit added, replaced with something else, or removed an item.
+    changed: bool,
 }
+
+/// The ids of the empty tree's root in range formats 1 and 2.
+static EMPTY_ROOTS: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+    let format_1 = crate::encoding::content_id(&crate::encoding::encode(&Node::empty()));
+    [format_1, TreeStore::empty_root().0]
+});
 
 /// Built ranges are written ahead, unreferenced, once they hold this many bytes, so that
 /// applying millions of changes holds a bounded amount of them. A range nothing refers to
@@ -212,6 +220,12 @@ impl TreeStore {
         if let Some(n) = self.nodes.get(id) {
             return Ok(n);
         }
+        // The empty tree in either range format: a repository made before format 2 stored
+        // only the format-1 one, and readers name the current one (a first commit's parent
+        // tree), so neither needs to be in the store.
+        if EMPTY_ROOTS.iter().any(|e| e == id) {
+            return Ok(Arc::new(Node::empty()));
+        }
         let bytes = self
             .kv
             .get(&keys::range(repo, id))
@@ -312,6 +326,14 @@ impl TreeStore {
                 &mut built,
             )
             .await?;
+        if !built.changed {
+            // Every edit restated what the tree holds: the tree is unchanged, whatever
+            // range format its ranges were written in (re-encoding would rename them).
+            return Ok(AppliedTree {
+                id: root.to_string(),
+                records: Vec::new(),
+            });
+        }
         while root_node.level() > level {
             let Parents::Collect(collected) = added else {
                 unreachable!("only the root's level builds the root")
@@ -435,10 +457,18 @@ impl TreeStore {
                         ii += 1;
                     }
                     Step::Insert | Step::Replace => {
-                        if let Some(v) = edits.take() {
+                        let replaced = matches!(step, Step::Replace).then(|| &items[ii]);
+                        let new = edits.take();
+                        // Removing an absent path, or restating an item, changes nothing.
+                        built.changed |= match (&new, replaced) {
+                            (Some(v), Some(old)) => v != old,
+                            (None, None) => false,
+                            _ => true,
+                        };
+                        if let Some(v) = new {
                             chunker.push(v);
                         }
-                        if matches!(step, Step::Replace) {
+                        if replaced.is_some() {
                             ii += 1;
                         }
                     }
@@ -452,6 +482,7 @@ impl TreeStore {
         }
         while edits.peek().await?.is_some() {
             if let Some(v) = edits.take() {
+                built.changed = true;
                 chunker.push(v);
             }
             self.emit(chunker.take_built(), &mut added, built, repo)
@@ -1021,6 +1052,43 @@ mod tests {
             store_records(kv.as_ref(), &whole.records).await;
             assert_eq!(all_entries(&store, &whole.id).await, n, "{n} entries");
         }
+    }
+
+    /// Edits that restate the tree (identical entries, removals of absent paths) leave
+    /// its id as it was, also for a tree written in range format 1, which re-encoding
+    /// would rename; the format-1 empty tree reads without being stored.
+    #[tokio::test]
+    async fn restating_edits_keep_the_tree_whatever_its_format() {
+        let (kv, store, _) = setup(8).await;
+        let entries: Vec<PathEntry> = (0..5)
+            .map(|i| {
+                (
+                    format!("f/{i}"),
+                    Entry::new(format!("addr-f/{i}-1"), 1, "e"),
+                )
+            })
+            .collect();
+        let leaf = Node::Leaf(entries.clone());
+        let old_bytes = crate::encoding::encode(&leaf);
+        let old_id = crate::encoding::content_id(&old_bytes);
+        store_records(kv.as_ref(), &[(keys::range("r", &old_id), old_bytes)]).await;
+
+        let restate = vec![put("f/1", 1), put("f/3", 1), ("f/9".to_string(), None)];
+        let same = store.apply("r", &old_id, &restate).await.unwrap();
+        assert_eq!(same.id, old_id);
+        assert!(same.records.is_empty());
+
+        let changed = store.apply("r", &old_id, &[put("f/2", 2)]).await.unwrap();
+        assert_ne!(changed.id, old_id);
+        store_records(kv.as_ref(), &changed.records).await;
+        assert_eq!(all(&store, &changed.id).await.len(), 5);
+
+        let empty_v1 = crate::encoding::content_id(&crate::encoding::encode(&Node::empty()));
+        let fresh = TreeStore::new(kv.clone(), 8);
+        assert!(all(&fresh, &empty_v1).await.is_empty());
+        let grown = fresh.apply("r", &empty_v1, &[put("a", 1)]).await.unwrap();
+        store_records(kv.as_ref(), &grown.records).await;
+        assert_eq!(all(&fresh, &grown.id).await.len(), 1);
     }
 
     async fn all_entries(store: &TreeStore, root: &str) -> usize {
