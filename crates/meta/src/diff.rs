@@ -254,14 +254,12 @@ impl Engine {
         let (_, record) = self.branch_record(&repo, branch).await?;
         let tokens = record.tokens();
         let mut staged = MergedStaging::new(self.inner.kv.as_ref(), &repo.instance, &tokens);
-        let mut start = options.prefix.as_bytes().to_vec();
-        if let Some(after) = &options.after
-            && after.as_bytes() >= start.as_slice()
-        {
-            start = after.as_bytes().to_vec();
-            start.push(0);
-        }
-        staged.seek(&start).await?;
+        staged
+            .seek(&crate::view::page_start(
+                &options.prefix,
+                options.after.as_deref(),
+            ))
+            .await?;
         let tree = self.commit_tree(&repo, &record.head).await?;
         let mut cursor = TreeCursor::open(&self.inner.trees, &repo.instance, &tree).await?;
         let mut page = DiffPage::default();

@@ -507,23 +507,24 @@ impl TreeStore {
                 self.collect_spilling(ranges, &mut refs, built, repo)
                     .await?;
                 for r in refs {
-                    self.build_up(builder, r, built, repo).await?;
+                    self.build_up(builder, r, 0, built, repo).await?;
                 }
                 Ok(())
             }
         }
     }
 
-    /// Push `r` (a range of the builder's base level) into the level above, and every
-    /// range that cuts into the level above that, and so on.
+    /// Push `r` (a range of level `base + at`) into the level above, and every range that
+    /// cuts into the level above that, and so on.
     async fn build_up(
         &self,
         builder: &mut RootBuilder,
         r: ChildRef,
+        at: usize,
         built: &mut Built,
         repo: &str,
     ) -> Result<()> {
-        let mut work = vec![(r, 0usize)];
+        let mut work = vec![(r, at)];
         while let Some((r, at)) = work.pop() {
             let ranges = builder.push(at, r);
             let mut refs = Vec::new();
@@ -556,14 +557,7 @@ impl TreeStore {
             self.collect_spilling(ranges, &mut refs, built, repo)
                 .await?;
             for r in refs {
-                let mut work = vec![(r, at + 1)];
-                while let Some((r, up)) = work.pop() {
-                    let ranges = builder.push(up, r);
-                    let mut parents = Vec::new();
-                    self.collect_spilling(ranges, &mut parents, built, repo)
-                        .await?;
-                    work.extend(parents.into_iter().rev().map(|p| (p, up + 1)));
-                }
+                self.build_up(&mut builder, r, at + 1, built, repo).await?;
             }
             at += 1;
         };

@@ -148,16 +148,23 @@ fn past_prefix(prefix: &str) -> Vec<u8> {
     k
 }
 
+/// Where a page of paths under `prefix` and strictly after `after` starts.
+pub(crate) fn page_start(prefix: &str, after: Option<&str>) -> Vec<u8> {
+    match after {
+        Some(after) if after.as_bytes() >= prefix.as_bytes() => {
+            let mut start = after.as_bytes().to_vec();
+            start.push(0);
+            start
+        }
+        _ => prefix.as_bytes().to_vec(),
+    }
+}
+
 pub(crate) async fn list(cursor: &mut ViewCursor<'_>, opts: &ListOptions) -> Result<ListPage> {
     let limit = if opts.limit == 0 { 1000 } else { opts.limit };
-    let mut start = opts.prefix.as_bytes().to_vec();
-    if let Some(after) = &opts.after
-        && after.as_bytes() >= start.as_slice()
-    {
-        start = after.as_bytes().to_vec();
-        start.push(0);
-    }
-    cursor.seek(&start).await?;
+    cursor
+        .seek(&page_start(&opts.prefix, opts.after.as_deref()))
+        .await?;
     let delimiter = opts.delimiter.as_deref().filter(|d| !d.is_empty());
     let mut page = ListPage::default();
     while let Some((path, entry)) = cursor.next().await? {
