@@ -48,6 +48,34 @@ pub fn entry(i: u64) -> Entry {
     e
 }
 
+/// A field of `/proc/{process}/status` (`"self"` or a pid) in MiB; NaN when unreadable.
+pub fn status_mib(process: &str, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// This process's peak resident memory (the kernel's high-water mark), MiB.
+pub fn peak_rss_mib() -> f64 {
+    status_mib("self", "VmHWM:")
+}
+
+/// What this process holds now, MiB (allocator caches of earlier phases included).
+pub fn rss_mib() -> f64 {
+    status_mib("self", "VmRSS:")
+}
+
+/// Start a new peak: the kernel resets the high-water mark to the current resident size
+/// (Linux 4.0+), so that a later [`peak_rss_mib`] measures one phase.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// A port free on 127.0.0.1 now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

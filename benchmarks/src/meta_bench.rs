@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use sluice_benchmarks::{entry, median, ms};
+use sluice_benchmarks::{entry, median, ms, peak_rss_mib, reset_peak_rss};
 use std::sync::Arc;
 
 use sluice_meta::kv::counting::CountingKv;
@@ -233,25 +233,6 @@ async fn list_1000(engine: &Engine, repo: &str, reference: &str, after: &str) ->
         assert_eq!(page.items.len(), 1000);
     }
     median(times)
-}
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|k| k.parse::<f64>().ok())
-            })
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
-/// Start the peak-memory mark afresh from the current resident size (Linux 4.0+), so that
-/// a later [`peak_rss_mib`] measures one operation.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn verdict(met: bool) -> &'static str {

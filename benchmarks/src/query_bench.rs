@@ -14,7 +14,7 @@
 //! and sluice-query are optimised there, and a release build of DataFusion would take half
 //! an hour on two cores). `-- --rows N` changes the table size (default 10,000,000).
 
-use sluice_benchmarks::median;
+use sluice_benchmarks::{median, peak_rss_mib, reset_peak_rss, rss_mib};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -101,33 +101,6 @@ fn write_parquet(batches: &mut dyn Iterator<Item = RecordBatch>) -> Vec<u8> {
     }
     w.close().unwrap();
     out
-}
-
-fn status_mib(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with(field)).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-fn peak_rss_mib() -> f64 {
-    status_mib("VmHWM:")
-}
-
-/// What the process holds already (allocator caches of earlier phases included).
-fn rss_mib() -> f64 {
-    status_mib("VmRSS:")
-}
-
-/// Start a new peak: the kernel resets the high-water mark to the current RSS.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// Rounds of the verify comparison.

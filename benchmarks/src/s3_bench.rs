@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
-use sluice_benchmarks::{free_port, rate, release_bin, s3_client, wait_for_port};
+use sluice_benchmarks::{free_port, rate, release_bin, s3_client, status_mib, wait_for_port};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -186,17 +186,6 @@ async fn list_pages(store: &Arc<dyn ObjectStore>, n: usize) -> f64 {
     (n as f64 / 1000.0) / t.elapsed().as_secs_f64()
 }
 
-fn vm_hwm_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 /// Sequential write with fsync into `dir`: the disk's own speed, 1 MiB writes.
 fn disk_write_mib_s(dir: &Path, bytes: usize) -> f64 {
     use std::io::Write;
@@ -345,10 +334,10 @@ async fn main() {
     // Peak memory of a fresh Sluice while one huge object streams in and out.
     drop(servers);
     let sluice = start_sluice(&dir.path().join("sluice-huge")).await;
-    let before = vm_hwm_mib(sluice.pid());
+    let before = status_mib(&sluice.pid().to_string(), "VmHWM:");
     let (put, gets) = large_object(&sluice.store, huge, "huge", 1).await;
     let get = gets[0];
-    let after = vm_hwm_mib(sluice.pid());
+    let after = status_mib(&sluice.pid().to_string(), "VmHWM:");
     println!();
     println!(
         "{} MiB through a fresh Sluice: PUT {put:.0} MiB/s, GET {get:.0} MiB/s; peak RSS {after:.0} MiB (at start: {before:.0} MiB); target < 100 MiB",
