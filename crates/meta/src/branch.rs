@@ -1,6 +1,7 @@
 //! Branches: a name pointing at a head commit, plus the staging tokens of its uncommitted
-//! changes. Creating a branch writes one record, whatever the repository's size. The head
-//! moves only by compare-and-swap of the whole record.
+//! changes and, once they have been folded (`fold.rs`), the tree that holds the older ones.
+//! Creating a branch writes one record, whatever the repository's size. The head moves only
+//! by compare-and-swap of the whole record.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,11 +22,50 @@ pub(crate) struct BranchRecord {
     pub head: CommitId,
     /// The open staging area: new writes go here.
     pub staging: String,
-    /// Staging areas a commit is turning into a commit, newest first.
+    /// Staging areas a commit (or a fold) is turning into a tree, newest first.
     pub sealed: Vec<String>,
+    /// The head's tree with older uncommitted changes folded in: reads see the staging
+    /// areas over this tree instead of the head's. `None`: nothing folded.
+    pub workspace: Option<String>,
+}
+
+/// A branch record as written before folds existed (the same fields, less `workspace`).
+#[derive(Deserialize)]
+struct BranchRecordV1 {
+    head: CommitId,
+    staging: String,
+    sealed: Vec<String>,
 }
 
 impl BranchRecord {
+    /// A branch at `head` with nothing uncommitted.
+    pub fn clean(head: CommitId) -> Self {
+        Self {
+            head,
+            staging: new_token(),
+            sealed: vec![],
+            workspace: None,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        encoding::encode(self)
+    }
+
+    /// Decode a record of either layout. An older sidecar reads only the first, so every
+    /// sidecar of a store must be upgraded together (as for range format 2).
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        encoding::decode(bytes, "branch").or_else(|e| {
+            let old: BranchRecordV1 = encoding::decode(bytes, "branch").map_err(|_| e)?;
+            Ok(Self {
+                head: old.head,
+                staging: old.staging,
+                sealed: old.sealed,
+                workspace: None,
+            })
+        })
+    }
+
     /// Every staging area a read must consult, in precedence order.
     pub fn tokens(&self) -> Vec<String> {
         let mut t = vec![self.staging.clone()];
@@ -65,11 +105,7 @@ impl Engine {
         validate_ref_name("branch", name)?;
         let repo = self.repository(repo).await?;
         let head = self.resolve(&repo, source).await?.commit;
-        let record = BranchRecord {
-            head: head.clone(),
-            staging: new_token(),
-            sealed: vec![],
-        };
+        let record = BranchRecord::clean(head.clone());
         let key = keys::branch(&repo.instance, name);
         let mut batch = WriteBatch::new();
         batch.require(key.clone(), None);
@@ -108,7 +144,7 @@ impl Engine {
         .await?;
         let mut items = Vec::with_capacity(page.items.len());
         for (name, value) in page.items {
-            let record: BranchRecord = encoding::decode(&value, "branch")?;
+            let record = BranchRecord::decode(&value)?;
             items.push(Branch {
                 name,
                 head: record.head,
@@ -154,11 +190,7 @@ impl Engine {
                 backoff(attempt).await;
             }
             let (bytes, record) = self.branch_record(&repo, branch).await?;
-            let fresh = BranchRecord {
-                head: record.head.clone(),
-                staging: new_token(),
-                sealed: vec![],
-            };
+            let fresh = BranchRecord::clean(record.head.clone());
             if self
                 .inner
                 .kv
@@ -173,17 +205,52 @@ impl Engine {
         )))
     }
 
-    /// Drop the uncommitted changes of a branch under `prefix`.
+    /// Drop the uncommitted changes of a branch under `prefix`: staged ones, and folded
+    /// ones by restoring the head's entries there in the workspace tree. Repeated when a
+    /// fold or commit moved changes between the two meanwhile.
     pub async fn reset_prefix(&self, repo: &str, branch: &str, prefix: &str) -> Result<()> {
         let repo = self.repository(repo).await?;
         self.check_unprotected(&repo, branch, "reset").await?;
-        let (_, record) = self.branch_record(&repo, branch).await?;
-        for token in record.tokens() {
-            let mut key = keys::staging_prefix(&repo.instance, &token);
-            key.extend_from_slice(prefix.as_bytes());
-            self.inner.kv.delete_prefix(&key, 10_000).await?;
+        let key = keys::branch(&repo.instance, branch);
+        for attempt in 0..CAS_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let (mut bytes, record) = self.branch_record(&repo, branch).await?;
+            if let Some(workspace) = &record.workspace {
+                let head_tree = self.commit_tree(&repo, &record.head).await?;
+                let restored = self
+                    .replay_tree_diff(&repo, workspace, &head_tree, workspace, prefix)
+                    .await?;
+                let fresh = BranchRecord {
+                    workspace: (restored.id != head_tree).then(|| restored.id.clone()),
+                    ..record.clone()
+                };
+                let fresh_bytes = fresh.encode();
+                let mut batch = WriteBatch::new();
+                for (k, v) in restored.records {
+                    batch.put(k, v);
+                }
+                batch.require(key.clone(), Some(bytes));
+                batch.put(key.clone(), fresh_bytes.clone());
+                match self.inner.kv.write(batch).await {
+                    Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
+                    Err(e) => return Err(e),
+                    Ok(()) => bytes = fresh_bytes,
+                }
+            }
+            for token in record.tokens() {
+                let mut staged = keys::staging_prefix(&repo.instance, &token);
+                staged.extend_from_slice(prefix.as_bytes());
+                self.inner.kv.delete_prefix(&staged, 10_000).await?;
+            }
+            if self.branch_record(&repo, branch).await?.0 == bytes {
+                return Ok(());
+            }
         }
-        Ok(())
+        Err(Error::conflict(format!(
+            "branch {branch:?} kept changing during reset; try again"
+        )))
     }
 
     /// Move a branch's head to `target` and drop its uncommitted changes (`git reset --hard`).
@@ -197,11 +264,7 @@ impl Engine {
                 backoff(attempt).await;
             }
             let (bytes, record) = self.branch_record(&repo_rec, branch).await?;
-            let fresh = BranchRecord {
-                head: head.clone(),
-                staging: new_token(),
-                sealed: vec![],
-            };
+            let fresh = BranchRecord::clean(head.clone());
             if self
                 .inner
                 .kv
@@ -220,8 +283,22 @@ impl Engine {
         )))
     }
 
-    /// True when the branch has no uncommitted change.
-    pub(crate) async fn staging_is_empty(
+    /// True when the branch has no uncommitted change: nothing folded, nothing staged.
+    pub(crate) async fn nothing_uncommitted(
+        &self,
+        repo: &Repository,
+        record: &BranchRecord,
+    ) -> Result<bool> {
+        if let Some(tree) = &record.workspace
+            && *tree != self.commit_tree(repo, &record.head).await?
+        {
+            return Ok(false);
+        }
+        self.staged_nothing(repo, record).await
+    }
+
+    /// True when none of the branch's staging areas holds a change.
+    pub(crate) async fn staged_nothing(
         &self,
         repo: &Repository,
         record: &BranchRecord,
@@ -245,5 +322,36 @@ impl Engine {
                 .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records written before folds existed still read, with nothing folded.
+    #[test]
+    fn records_of_the_first_layout_still_decode() {
+        #[derive(Serialize)]
+        struct Old {
+            head: String,
+            staging: String,
+            sealed: Vec<String>,
+        }
+        let old = encoding::encode(&Old {
+            head: "c1".into(),
+            staging: "t1".into(),
+            sealed: vec!["t0".into()],
+        });
+        let record = BranchRecord::decode(&old).unwrap();
+        assert_eq!(record.head, "c1");
+        assert_eq!(record.tokens(), ["t1", "t0"]);
+        assert_eq!(record.workspace, None);
+        let new = BranchRecord {
+            workspace: Some("tree".into()),
+            ..record
+        };
+        assert_eq!(BranchRecord::decode(&new.encode()).unwrap(), new);
+        assert!(BranchRecord::decode(&[1, 0xff]).is_err());
     }
 }

@@ -67,12 +67,10 @@ mod ops {
 
     use super::{Commit, CommitId, CommitRequest};
     use crate::branch::{BranchRecord, CAS_ATTEMPTS, backoff};
-    use crate::encoding;
     use crate::engine::Engine;
     use crate::error::{Error, ErrorKind, Result};
     use crate::keys;
     use crate::kv::{KvExt, WriteBatch};
-    use crate::staging::{MergedStaging, new_token};
 
     impl Engine {
         /// Commit a branch's uncommitted changes. Atomic: the staging area is sealed first,
@@ -95,52 +93,35 @@ mod ops {
                 let (bytes, record) = self.branch_record(&repo, branch).await?;
                 // Nothing staged: say so without touching the record, which would make
                 // writes in flight retry.
-                if !request.allow_empty && self.staging_is_empty(&repo, &record).await? {
+                if !request.allow_empty && self.nothing_uncommitted(&repo, &record).await? {
                     return Err(Error::invalid(format!(
                         "no changes to commit on branch {branch:?}"
                     )));
                 }
                 // Seal: new writes go to a fresh token from here on.
-                let mut sealed_tokens = vec![record.staging.clone()];
-                sealed_tokens.extend(record.sealed.iter().cloned());
-                let sealed = BranchRecord {
-                    head: record.head.clone(),
-                    staging: new_token(),
-                    sealed: sealed_tokens.clone(),
-                };
-                let sealed_bytes = encoding::encode(&sealed);
-                if !kv
-                    .compare_and_swap(&key, Some(&bytes), Some(&sealed_bytes))
-                    .await?
-                {
+                let Some(sealed) = self.seal(&repo, branch, &bytes, record).await? else {
                     continue;
-                }
-
-                let base = self.commit_tree(&repo, &record.head).await?;
-                let staged =
-                    MergedStaging::new(self.inner.kv.as_ref(), &repo.instance, &sealed_tokens);
-                let applied = self
-                    .inner
-                    .trees
-                    .apply_staged(&repo.instance, &base, staged)
-                    .await?;
+                };
+                let applied = self.build_sealed(&repo, &sealed).await?;
+                let record = &sealed.before;
                 let base_commit = self.commit_record(&repo, &record.head).await?;
                 if applied.id == base_commit.tree && !request.allow_empty {
                     // Nothing to commit: reopen the branch with the fresh token and drop
-                    // the sealed ones, whose changes were all no-ops.
+                    // the sealed ones, whose changes (folded ones too) were all no-ops.
                     let reopened = BranchRecord {
                         sealed: vec![],
-                        ..sealed
+                        workspace: None,
+                        ..sealed.sealed.clone()
                     };
                     if kv
                         .compare_and_swap(
                             &key,
-                            Some(&sealed_bytes),
-                            Some(&encoding::encode(&reopened)),
+                            Some(&sealed.sealed_bytes),
+                            Some(&reopened.encode()),
                         )
                         .await?
                     {
-                        self.drop_staging(&repo, &sealed_tokens).await?;
+                        self.drop_staging(&repo, &sealed.tokens).await?;
                     }
                     return Err(Error::invalid(format!(
                         "no changes to commit on branch {branch:?}"
@@ -153,19 +134,20 @@ mod ops {
                 let (commit_id, commit_bytes) = commit.encode_with_id();
                 let done = BranchRecord {
                     head: commit_id.clone(),
-                    staging: sealed.staging.clone(),
+                    staging: sealed.sealed.staging.clone(),
                     sealed: vec![],
+                    workspace: None,
                 };
                 let mut batch = WriteBatch::new();
                 for (k, v) in applied.records {
                     batch.put(k, v);
                 }
                 batch.put(keys::commit(&repo.instance, &commit_id), commit_bytes);
-                batch.require(key.clone(), Some(sealed_bytes));
-                batch.put(key.clone(), encoding::encode(&done));
+                batch.require(key.clone(), Some(sealed.sealed_bytes));
+                batch.put(key.clone(), done.encode());
                 match kv.write(batch).await {
                     Ok(()) => {
-                        self.drop_staging(&repo, &sealed_tokens).await?;
+                        self.drop_staging(&repo, &sealed.tokens).await?;
                         let commit = Arc::new(commit);
                         self.inner.commits.insert(commit_id.clone(), commit.clone());
                         return Ok((commit_id, commit));

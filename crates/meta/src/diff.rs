@@ -238,7 +238,8 @@ impl Engine {
         Ok(page)
     }
 
-    /// A branch's uncommitted changes against its head.
+    /// A branch's uncommitted changes against its head: those folded into its workspace
+    /// tree (a diff of two trees), with the staged ones over them.
     pub async fn diff_uncommitted(
         &self,
         repo: &str,
@@ -261,35 +262,76 @@ impl Engine {
             ))
             .await?;
         let tree = self.commit_tree(&repo, &record.head).await?;
+        let mut folded = match &record.workspace {
+            Some(workspace) => Some(
+                TreeDiff::new(
+                    &self.inner.trees,
+                    &repo.instance,
+                    &tree,
+                    workspace,
+                    &options.prefix,
+                    options.after.as_deref(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let mut next_folded = next_of(&mut folded).await?;
         let mut cursor = TreeCursor::open(&self.inner.trees, &repo.instance, &tree).await?;
         let mut page = DiffPage::default();
-        while let Some((path, value)) = staged.next().await? {
-            if !path.starts_with(&options.prefix) {
-                break;
-            }
-            cursor.seek(path.as_bytes()).await?;
-            let committed = cursor
-                .current()
-                .filter(|(p, _)| *p == path)
-                .map(|(_, e)| e.clone());
-            let kind = match (&committed, &value) {
-                (None, None) => continue,
-                (Some(a), Some(b)) if a == b => continue,
-                (Some(_), Some(_)) => ChangeKind::Changed,
-                (Some(_), None) => ChangeKind::Removed,
-                (None, Some(_)) => ChangeKind::Added,
+        loop {
+            let staged_path = staged
+                .peek()
+                .await?
+                .filter(|p| p.starts_with(&options.prefix))
+                .map(str::to_string);
+            let change = match (next_folded.take(), staged_path) {
+                (None, None) => break,
+                (Some(f), s) if s.as_ref().is_none_or(|s| f.path < *s) => {
+                    next_folded = next_of(&mut folded).await?;
+                    f
+                }
+                (f, _) => {
+                    let (path, value) = staged.take().expect("peeked a staged change");
+                    // A staged change overrides a folded one at its path.
+                    next_folded = match f {
+                        Some(f) if f.path == path => next_of(&mut folded).await?,
+                        other => other,
+                    };
+                    cursor.seek(path.as_bytes()).await?;
+                    let committed = cursor
+                        .current()
+                        .filter(|(p, _)| *p == path)
+                        .map(|(_, e)| e.clone());
+                    let kind = match (&committed, &value) {
+                        (None, None) => continue,
+                        (Some(a), Some(b)) if a == b => continue,
+                        (Some(_), Some(_)) => ChangeKind::Changed,
+                        (Some(_), None) => ChangeKind::Removed,
+                        (None, Some(_)) => ChangeKind::Added,
+                    };
+                    DiffEntry {
+                        path,
+                        kind,
+                        left: committed,
+                        right: value,
+                    }
+                }
             };
             if page.changes.len() == limit {
                 page.has_more = true;
                 break;
             }
-            page.changes.push(DiffEntry {
-                path,
-                kind,
-                left: committed,
-                right: value,
-            });
+            page.changes.push(change);
         }
         Ok(page)
+    }
+}
+
+/// The next difference of an optional tree walk.
+async fn next_of(walk: &mut Option<TreeDiff<'_>>) -> Result<Option<DiffEntry>> {
+    match walk {
+        Some(w) => w.next().await,
+        None => Ok(None),
     }
 }

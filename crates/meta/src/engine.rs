@@ -37,6 +37,7 @@ pub(crate) struct Inner {
     pub hooks: Vec<Arc<dyn MergeHook>>,
     pub commits: Cache<CommitId, Arc<Commit>>,
     pub handles: crate::handles::Handles,
+    pub folds: crate::fold::Folds,
     pub min_part_size: u64,
     pub default_namespace_prefix: String,
 }
@@ -153,6 +154,7 @@ impl EngineBuilder {
                 hooks: self.hooks,
                 commits: Cache::new(16_384),
                 handles: Default::default(),
+                folds: Default::default(),
                 min_part_size: self.min_part_size,
                 default_namespace_prefix: self.default_namespace_prefix,
             }),
@@ -216,8 +218,21 @@ impl Engine {
             .get(&keys::branch(&repo.instance, branch))
             .await?
             .ok_or_else(|| Error::not_found(format!("branch {branch:?}")))?;
-        let record = encoding::decode(&bytes, "branch")?;
+        let record = BranchRecord::decode(&bytes)?;
         Ok((bytes, record))
+    }
+
+    /// The tree a resolved ref reads under its staging areas: the branch's folded tree when
+    /// it has one, else its commit's.
+    pub(crate) async fn view_tree(
+        &self,
+        repo: &Repository,
+        resolved: &crate::refs::ResolvedRef,
+    ) -> Result<String> {
+        match &resolved.workspace {
+            Some(tree) => Ok(tree.clone()),
+            None => self.commit_tree(repo, &resolved.commit).await,
+        }
     }
 
     /// A commit by full id.

@@ -24,6 +24,10 @@ use crate::storage::INLINE_PREFIX;
 /// Inline objects read from the metadata store per step.
 const GC_PAGE: usize = 1000;
 
+/// Marking passes (each over the branch records that changed since the last) before a
+/// collection gives up on a repository whose branches never stop moving.
+const MARK_PASSES: usize = 100;
+
 /// How to collect.
 #[derive(Debug, Clone)]
 pub struct GcOptions {
@@ -132,49 +136,72 @@ impl Engine {
             Some(bytes) => Some(encoding::decode(&bytes, "retention rules")?),
             None => None,
         };
-        // (commit, cutoff): the commit is retained, and so are its ancestors created at or
-        // after the cutoff (i64::MIN: all of them; i64::MAX: none).
-        let mut heads: Vec<(String, i64)> = Vec::new();
-        let mut tokens = Vec::new();
         let now = self.now_ms();
-        for (k, v) in kv
-            .scan_prefix(&keys::branch_prefix(&repo.instance), 1000)
-            .await?
-        {
-            let record: BranchRecord = encoding::decode(&v, "branch")?;
-            let name = String::from_utf8_lossy(&k[keys::branch_prefix(&repo.instance).len()..]);
-            let cutoff = match &rules {
-                None => i64::MIN,
-                Some(r) => now - i64::from(r.days_for(&name)) * 86_400_000,
-            };
-            heads.push((record.head.clone(), cutoff));
-            tokens.extend(record.tokens());
-        }
-        for (_, v) in kv
-            .scan_prefix(&keys::tag_prefix(&repo.instance), 1000)
-            .await?
-        {
-            let cutoff = if rules.is_some() { i64::MAX } else { i64::MIN };
-            heads.push((String::from_utf8_lossy(&v).into_owned(), cutoff));
-        }
-        // The retained commits and their trees; subtrees that commits share are walked once.
+        // Marking is no snapshot: a commit or fold that moves staged entries into a tree
+        // while it runs empties staging areas already read, or not yet read. Every such
+        // move swaps a branch record first, so the branches are read again after each
+        // pass, and any record not marked yet is marked, until none is new.
+        let mut marked_records: HashSet<Vec<u8>> = HashSet::new();
+        let mut marked_tags: HashSet<Vec<u8>> = HashSet::new();
         // A commit reached again with an earlier cutoff (a branch that keeps more history)
-        // has its ancestors walked again.
+        // has its ancestors walked again; subtrees that trees share are walked once.
         let mut best_cutoff: HashMap<String, i64> = HashMap::new();
         let mut seen_ranges = HashSet::new();
-        let mut ranges = Vec::new();
-        while let Some((id, cutoff)) = heads.pop() {
-            if best_cutoff.get(&id).is_some_and(|c| *c <= cutoff) {
-                continue;
+        for pass in 0.. {
+            if pass == MARK_PASSES {
+                return Err(crate::error::Error::conflict(
+                    "the repository's branches kept changing while garbage was collected; try again",
+                ));
             }
-            best_cutoff.insert(id.clone(), cutoff);
-            let commit = self.commit_record(repo, &id).await?;
-            for parent in &commit.parents {
-                if self.commit_record(repo, parent).await?.created_ms >= cutoff {
-                    heads.push((parent.clone(), cutoff));
+            // (commit, cutoff): the commit is retained, and so are its ancestors created
+            // at or after the cutoff (i64::MIN: all of them; i64::MAX: none).
+            let mut heads: Vec<(String, i64)> = Vec::new();
+            let mut trees = Vec::new();
+            let mut tokens = Vec::new();
+            let branch_prefix = keys::branch_prefix(&repo.instance);
+            for (k, v) in kv.scan_prefix(&branch_prefix, 1000).await? {
+                if marked_records.contains(&v) {
+                    continue;
                 }
+                let record = BranchRecord::decode(&v)?;
+                let name = String::from_utf8_lossy(&k[branch_prefix.len()..]);
+                let cutoff = match &rules {
+                    None => i64::MIN,
+                    Some(r) => now - i64::from(r.days_for(&name)) * 86_400_000,
+                };
+                heads.push((record.head.clone(), cutoff));
+                tokens.extend(record.tokens());
+                trees.extend(record.workspace.clone());
+                marked_records.insert(v);
             }
-            ranges.push(commit.tree.clone());
+            for (_, v) in kv
+                .scan_prefix(&keys::tag_prefix(&repo.instance), 1000)
+                .await?
+            {
+                if !marked_tags.insert(v.clone()) {
+                    continue;
+                }
+                let cutoff = if rules.is_some() { i64::MAX } else { i64::MIN };
+                heads.push((String::from_utf8_lossy(&v).into_owned(), cutoff));
+            }
+            if heads.is_empty() {
+                break;
+            }
+            while let Some((id, cutoff)) = heads.pop() {
+                if best_cutoff.get(&id).is_some_and(|c| *c <= cutoff) {
+                    continue;
+                }
+                best_cutoff.insert(id.clone(), cutoff);
+                let commit = self.commit_record(repo, &id).await?;
+                for parent in &commit.parents {
+                    if self.commit_record(repo, parent).await?.created_ms >= cutoff {
+                        heads.push((parent.clone(), cutoff));
+                    }
+                }
+                trees.push(commit.tree.clone());
+            }
+            // Each tree's ranges: the retained commits' and the branches' folded trees.
+            let mut ranges = trees;
             while let Some(range) = ranges.pop() {
                 if !seen_ranges.insert(range.clone()) {
                     continue;
@@ -190,14 +217,14 @@ impl Engine {
                     }
                 }
             }
-        }
-        for token in tokens {
-            for (_, v) in kv
-                .scan_prefix(&keys::staging_prefix(&repo.instance, &token), 10_000)
-                .await?
-            {
-                if let Some(e) = decode_staged(&v)? {
-                    live.extend(e.addresses().map(str::to_string));
+            for token in tokens {
+                for (_, v) in kv
+                    .scan_prefix(&keys::staging_prefix(&repo.instance, &token), 10_000)
+                    .await?
+                {
+                    if let Some(e) = decode_staged(&v)? {
+                        live.extend(e.addresses().map(str::to_string));
+                    }
                 }
             }
         }

@@ -332,6 +332,16 @@ impl Engine {
             let mut moved = record.clone();
             moved.head = commit_id.clone();
             let mut batch = WriteBatch::new();
+            // Folded changes stay uncommitted over the import, as staged ones do.
+            if let Some(workspace) = &record.workspace {
+                let carried = self
+                    .replay_tree_diff(repo, &head_tree, workspace, &applied.id, "")
+                    .await?;
+                moved.workspace = (carried.id != applied.id).then(|| carried.id.clone());
+                for (k, v) in carried.records {
+                    batch.put(k, v);
+                }
+            }
             for (k, v) in applied.records {
                 batch.put(k, v);
             }

@@ -197,7 +197,7 @@ impl Engine {
                 backoff(attempt).await;
             }
             let (bytes, record) = self.branch_record(&repo, destination).await?;
-            if !self.staging_is_empty(&repo, &record).await? {
+            if !self.nothing_uncommitted(&repo, &record).await? {
                 return Err(Error::conflict(format!(
                     "branch {destination:?} has uncommitted changes; commit or reset them before merging"
                 )));
@@ -443,7 +443,7 @@ impl Engine {
                 backoff(attempt).await;
             }
             let (bytes, record) = self.branch_record(&repo, branch).await?;
-            if !self.staging_is_empty(&repo, &record).await? {
+            if !self.nothing_uncommitted(&repo, &record).await? {
                 return Err(Error::conflict(format!(
                     "branch {branch:?} has uncommitted changes; commit or reset them before {}",
                     how.gerund()
@@ -575,10 +575,12 @@ impl Replay {
     }
 }
 
-/// The branch record with its head moved to `commit`, staging kept.
+/// The branch record with its head moved to `commit`, staging kept. The caller found
+/// nothing uncommitted, so a folded tree there is the old head's and goes.
 fn record_with_head(record: &crate::branch::BranchRecord, commit: &Commit) -> Result<Vec<u8>> {
     let (id, _) = commit.encode_with_id();
     let mut r = record.clone();
     r.head = id;
+    r.workspace = None;
     Ok(encoding::encode(&r))
 }

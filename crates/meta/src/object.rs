@@ -299,6 +299,7 @@ impl Engine {
             .iter()
             .map(|(p, v)| (p.clone(), encode_staged(v)))
             .collect();
+        let deletions = changes.iter().filter(|(_, v)| v.is_none()).count() as u64;
         for attempt in 0..CAS_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt).await;
@@ -314,7 +315,11 @@ impl Engine {
             }
             match self.inner.kv.write(batch).await {
                 Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
-                other => return other,
+                Err(e) => return Err(e),
+                Ok(()) => {
+                    self.note_deletions(&repo, branch, deletions);
+                    return Ok(());
+                }
             }
         }
         Err(busy(branch))
@@ -409,7 +414,7 @@ impl Engine {
     ) -> Result<ListPage> {
         let repo = self.repository(repo).await?;
         let resolved = self.resolve(&repo, reference).await?;
-        let tree = self.commit_tree(&repo, &resolved.commit).await?;
+        let tree = self.view_tree(&repo, &resolved).await?;
         let mut cursor = ViewCursor::open(
             self.inner.kv.as_ref(),
             &self.inner.trees,
@@ -418,7 +423,15 @@ impl Engine {
             &resolved.tokens,
         )
         .await?;
-        list(&mut cursor, options).await
+        let page = list(&mut cursor, options).await?;
+        // A listing that stepped over a block of deletions: fold them, so that the next
+        // one passes them by.
+        if cursor.hidden >= crate::fold::FOLD_AFTER
+            && let Some(branch) = &resolved.branch
+        {
+            self.fold_in_background(&repo.name, branch);
+        }
+        Ok(page)
     }
 
     /// Copy the object at `src_path` on `src_ref` to `dst_path` on branch `dst_branch`:
@@ -467,7 +480,7 @@ impl Engine {
                 return decode_staged(&bytes);
             }
         }
-        let tree = self.commit_tree(repo, &resolved.commit).await?;
+        let tree = self.view_tree(repo, resolved).await?;
         self.inner.trees.get(&repo.instance, &tree, path).await
     }
 
@@ -481,6 +494,7 @@ impl Engine {
             commit: record.head.clone(),
             branch: None,
             tokens: record.tokens(),
+            workspace: record.workspace.clone(),
         };
         self.lookup(repo, &resolved, path).await
     }
@@ -551,7 +565,11 @@ impl Engine {
             }
             match self.inner.kv.write(batch).await {
                 Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
-                other => return other,
+                Err(e) => return Err(e),
+                Ok(()) => {
+                    self.note_deletions(repo, branch, u64::from(value.is_none()));
+                    return Ok(());
+                }
             }
         }
         Err(busy(branch))

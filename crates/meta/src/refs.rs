@@ -4,7 +4,6 @@
 //! its committed state, as in lakeFS.
 
 use crate::commit::CommitId;
-use crate::encoding;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::keys;
@@ -20,6 +19,8 @@ pub struct ResolvedRef {
     pub branch: Option<String>,
     /// The staging tokens to read over the commit, in precedence order.
     pub(crate) tokens: Vec<String>,
+    /// The branch's folded tree, read under the tokens instead of the commit's tree.
+    pub(crate) workspace: Option<String>,
 }
 
 /// One `~N` or `^N` step.
@@ -85,6 +86,7 @@ impl Engine {
         if committed_only {
             resolved.branch = None;
             resolved.tokens.clear();
+            resolved.workspace = None;
         }
         if steps.is_empty() {
             return Ok(resolved);
@@ -115,17 +117,19 @@ impl Engine {
             commit,
             branch: None,
             tokens: vec![],
+            workspace: None,
         })
     }
 
     async fn resolve_base(&self, repo: &Repository, name: &str) -> Result<ResolvedRef> {
         let kv = &self.inner.kv;
         if let Some(bytes) = kv.get(&keys::branch(&repo.instance, name)).await? {
-            let record: crate::branch::BranchRecord = encoding::decode(&bytes, "branch")?;
+            let record = crate::branch::BranchRecord::decode(&bytes)?;
             return Ok(ResolvedRef {
                 commit: record.head.clone(),
                 branch: Some(name.to_string()),
                 tokens: record.tokens(),
+                workspace: record.workspace,
             });
         }
         if let Some(bytes) = kv.get(&keys::tag(&repo.instance, name)).await? {
@@ -133,6 +137,7 @@ impl Engine {
                 commit: String::from_utf8(bytes).map_err(|_| Error::corrupt("tag target"))?,
                 branch: None,
                 tokens: vec![],
+                workspace: None,
             });
         }
         if is_hex(name) && name.len() >= 4 {
@@ -145,6 +150,7 @@ impl Engine {
                         commit: String::from_utf8_lossy(&k[start..]).into_owned(),
                         branch: None,
                         tokens: vec![],
+                        workspace: None,
                     });
                 }
                 [_, _] => {

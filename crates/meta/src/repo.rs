@@ -193,7 +193,6 @@ mod ops {
     use crate::keys;
     use crate::kv::{KvExt, WriteBatch};
     use crate::page::{Page, PageRequest, scan_page};
-    use crate::staging::new_token;
 
     use super::{Namespace, Repository, validate_ref_name, validate_repository_name};
     use crate::branch::BranchRecord;
@@ -244,11 +243,7 @@ mod ops {
                 generation: 1,
             };
             let (commit_id, commit_bytes) = first.encode_with_id();
-            let branch = BranchRecord {
-                head: commit_id.clone(),
-                staging: new_token(),
-                sealed: vec![],
-            };
+            let branch = BranchRecord::clean(commit_id.clone());
             let mut batch = WriteBatch::new();
             batch.require(keys::repo(name), None);
             batch.put(keys::repo(name), encoding::encode(&repo));

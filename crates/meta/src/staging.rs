@@ -160,6 +160,7 @@ impl<'a> MergedStaging<'a> {
     }
 
     /// The next change in path order, or `None` past the last.
+    #[cfg(test)]
     pub async fn next(&mut self) -> Result<Option<(String, StagedValue)>> {
         self.peek().await?;
         Ok(self.take())

@@ -14,6 +14,8 @@ pub(crate) struct ViewCursor<'a> {
     staged: Vec<StagingCursor<'a>>,
     /// Scratch: which staging cursors stand at the current smallest path.
     at_min: Vec<bool>,
+    /// Paths stepped over because a staged deletion hid them.
+    pub hidden: u64,
 }
 
 impl<'a> ViewCursor<'a> {
@@ -31,6 +33,7 @@ impl<'a> ViewCursor<'a> {
                 .map(|t| StagingCursor::new(kv, repo, t))
                 .collect(),
             at_min: Vec::with_capacity(tokens.len()),
+            hidden: 0,
         })
     }
 
@@ -93,6 +96,7 @@ impl<'a> ViewCursor<'a> {
             if found.is_some() {
                 return Ok(found);
             }
+            self.hidden += 1;
         }
     }
 }

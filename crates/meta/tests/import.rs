@@ -182,6 +182,54 @@ async fn a_local_folder_lands_as_one_commit_without_copying() {
 
 use md5::Digest;
 
+/// Uncommitted changes folded into the branch's tree stay uncommitted over an import, as
+/// staged ones do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folded_changes_stay_uncommitted_over_an_import() {
+    let f = fixture(None).await;
+    let e = &f.engine;
+    common::put(e, "main", "other/a.txt", "a").await;
+    common::put(e, "main", "other/b.txt", "b").await;
+    common::commit(e, "main", "before").await;
+    assert!(
+        e.delete_object("repo", "main", "other/a.txt")
+            .await
+            .unwrap()
+    );
+    common::put(e, "main", "other/c.txt", "c").await;
+    assert!(e.fold("repo", "main").await.unwrap());
+    let files = write_files(&f.lake.join("reviews"), 20);
+    let source = format!("file://{}/reviews/", f.lake.display());
+    let id = e
+        .start_import("repo", "main", request(&source, "tables/reviews/"))
+        .await
+        .unwrap();
+    assert!(wait(e, &id).await.completed);
+    let pending = e
+        .diff_uncommitted("repo", "main", &DiffOptions::default())
+        .await
+        .unwrap();
+    let paths: Vec<_> = pending.changes.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(paths, vec!["other/a.txt", "other/c.txt"]);
+    let shown: Vec<String> = common::list_all(e, "main", 100)
+        .await
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(shown.len(), 22, "{shown:?}");
+    assert!(!shown.contains(&"other/a.txt".to_string()));
+    let (relative, body) = &files[7];
+    assert_eq!(
+        &common::read_path(e, "main", &format!("tables/reviews/{relative}")).await,
+        body
+    );
+    let (commit, _) = e
+        .commit("repo", "main", CommitRequest::new("after", "tester"))
+        .await
+        .unwrap();
+    assert_eq!(common::list_all(e, &commit, 100).await.len(), 22);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sources_outside_the_allowed_folders_are_refused() {
     let f = fixture(None).await;

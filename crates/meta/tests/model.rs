@@ -1,6 +1,7 @@
-//! Property test: random sequences of put, delete, commit, branch, merge, reset and revert run
-//! against the engine and against a plain in-memory model; after every step every branch's
-//! full listing (with and without its uncommitted changes) must agree.
+//! Property test: random sequences of put, delete, commit, branch, merge, reset, revert and
+//! fold run against the engine and against a plain in-memory model; after every step every
+//! branch's full listing (with and without its uncommitted changes) and its uncommitted
+//! diff must agree.
 //!
 //! Trees are cut into tiny ranges here (3 items on average, so several levels), so that range reuse and
 //! range skipping in diff and merge are exercised on small repositories.
@@ -12,7 +13,8 @@ mod common;
 use proptest::prelude::*;
 use sluice_meta::testing::TestStore;
 use sluice_meta::{
-    CommitRequest, Engine, Entry, ErrorKind, MergeRequest, MergeStrategy, WriteCondition,
+    CommitRequest, DiffOptions, Engine, Entry, ErrorKind, MergeRequest, MergeStrategy,
+    WriteCondition,
 };
 
 /// Paths with shared prefixes, so listings and ranges have structure.
@@ -53,6 +55,9 @@ enum Op {
         branch: usize,
         back: usize,
     },
+    Fold {
+        branch: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -65,7 +70,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (b.clone(), b.clone(), 0..3u8).prop_map(|(src, dst, strategy)| Op::Merge { src, dst, strategy }),
         1 => b.clone().prop_map(|branch| Op::Reset { branch }),
         1 => (b.clone(), 0..3usize).prop_map(|(branch, prefix)| Op::ResetPrefix { branch, prefix }),
-        1 => (b, 0..2usize).prop_map(|(branch, back)| Op::Revert { branch, back }),
+        1 => (b.clone(), 0..2usize).prop_map(|(branch, back)| Op::Revert { branch, back }),
+        2 => b.prop_map(|branch| Op::Fold { branch }),
     ]
 }
 
@@ -95,6 +101,23 @@ impl Model {
         let mut t = self.tree(head).clone();
         apply(&mut t, staged);
         t
+    }
+    /// The paths where a branch's view differs from its head, and what the view holds.
+    fn uncommitted(&self, branch: &str) -> BTreeMap<String, Option<String>> {
+        let head = self.tree(&self.branches[branch].0);
+        let view = self.view(branch);
+        let mut out = BTreeMap::new();
+        for (p, v) in &view {
+            if head.get(p) != Some(v) {
+                out.insert(p.clone(), Some(v.clone()));
+            }
+        }
+        for p in head.keys() {
+            if !view.contains_key(p) {
+                out.insert(p.clone(), None);
+            }
+        }
+        out
     }
 }
 
@@ -147,6 +170,34 @@ async fn listing(engine: &Engine, reference: &str) -> Tree {
         .into_iter()
         .map(|(p, e)| (p, e.etag))
         .collect()
+}
+
+/// A branch's uncommitted diff, paged 4 at a time: path and the etag it shows now.
+async fn uncommitted(engine: &Engine, branch: &str) -> BTreeMap<String, Option<String>> {
+    let mut out = BTreeMap::new();
+    let mut after = None;
+    loop {
+        let page = engine
+            .diff_uncommitted(
+                "repo",
+                branch,
+                &DiffOptions {
+                    after: after.clone(),
+                    limit: 4,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        for c in &page.changes {
+            let prev = out.insert(c.path.clone(), c.right.as_ref().map(|e| e.etag.clone()));
+            assert!(prev.is_none(), "{} listed twice", c.path);
+        }
+        if !page.has_more {
+            return out;
+        }
+        after = page.changes.last().map(|c| c.path.clone());
+    }
 }
 
 async fn run(ops: Vec<Op>) {
@@ -293,6 +344,13 @@ async fn run(ops: Vec<Op>) {
                     .1
                     .retain(|p, _| !p.starts_with(prefix));
             }
+            Op::Fold { branch } => {
+                // What the branch shows does not change; changes that were no-ops are gone.
+                let b = model.pick(branch);
+                engine.fold("repo", &b).await.unwrap();
+                let effective = model.uncommitted(&b);
+                model.branches.get_mut(&b).unwrap().1 = effective;
+            }
             Op::Revert { branch, back } => {
                 let b = model.pick(branch);
                 // Walk `back` first parents in the model.
@@ -343,6 +401,11 @@ async fn run(ops: Vec<Op>) {
                 listing(&engine, &b).await,
                 model.view(&b),
                 "branch {b} after step {step}"
+            );
+            assert_eq!(
+                uncommitted(&engine, &b).await,
+                model.uncommitted(&b),
+                "uncommitted on {b} after step {step}"
             );
             let head = model.branches[&b].0.clone();
             assert_eq!(

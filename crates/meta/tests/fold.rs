@@ -1,0 +1,341 @@
+//! Folds: a branch's staged changes moved into a tree of their own, without a commit. What
+//! the branch shows, its uncommitted diff, its next commit and what GC keeps never change
+//! with a fold, whoever writes, commits or collects meanwhile.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{commit, engine, list_all, put, read_path};
+use sluice_meta::testing::TestStore;
+use sluice_meta::{
+    ChangeKind, CommitRequest, DiffOptions, Engine, Entry, ErrorKind, FOLD_AFTER, GcOptions,
+    ListOptions, ManualClock, MergeRequest, PutOptions,
+};
+
+async fn uncommitted(engine: &Engine, branch: &str) -> Vec<(String, ChangeKind)> {
+    engine
+        .diff_uncommitted("repo", branch, &DiffOptions::default())
+        .await
+        .unwrap()
+        .changes
+        .into_iter()
+        .map(|c| (c.path, c.kind))
+        .collect()
+}
+
+fn paths(listed: &[(String, Entry)]) -> Vec<&str> {
+    listed.iter().map(|(p, _)| p.as_str()).collect()
+}
+
+#[tokio::test]
+async fn folded_changes_read_diff_and_commit_as_staged_ones() {
+    let (e, _dir) = engine().await;
+    for i in 0..40 {
+        put(&e, "main", &format!("t/{i:02}"), &format!("v{i}")).await;
+    }
+    let first = commit(&e, "main", "forty").await;
+    e.create_branch("repo", "dev", "main").await.unwrap();
+    for i in 10..30 {
+        assert!(
+            e.delete_object("repo", "dev", &format!("t/{i:02}"))
+                .await
+                .unwrap()
+        );
+    }
+    put(&e, "dev", "t/05", "changed").await;
+    put(&e, "dev", "u/new", "added").await;
+    let shown = list_all(&e, "dev", 7).await;
+    let diff = uncommitted(&e, "dev").await;
+    assert_eq!(diff.len(), 22);
+
+    assert_eq!(e.folded_tree("repo", "dev").await.unwrap(), None);
+    assert!(e.fold("repo", "dev").await.unwrap());
+    assert!(e.folded_tree("repo", "dev").await.unwrap().is_some());
+    assert!(
+        !e.fold("repo", "dev").await.unwrap(),
+        "nothing staged to fold"
+    );
+    assert_eq!(list_all(&e, "dev", 7).await, shown);
+    assert_eq!(uncommitted(&e, "dev").await, diff);
+    assert_eq!(read_path(&e, "dev", "t/05").await, b"changed");
+    let gone = e.stat_object("repo", "dev", "t/12").await.unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        read_path(&e, "dev@", "t/12").await,
+        b"v12",
+        "committed state"
+    );
+    // Deleting a folded deletion finds nothing; restoring a folded one is staged over it.
+    assert!(!e.delete_object("repo", "dev", "t/12").await.unwrap());
+    put(&e, "dev", "t/12", "back").await;
+    let diff: BTreeMap<_, _> = uncommitted(&e, "dev").await.into_iter().collect();
+    assert_eq!(diff.get("t/12"), Some(&ChangeKind::Changed));
+    assert_eq!(diff.get("t/13"), Some(&ChangeKind::Removed));
+    assert_eq!(diff.len(), 22);
+    // A dirty branch, folded or not, refuses a merge into it.
+    let refused = e
+        .merge("repo", "main", "dev", MergeRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Conflict);
+
+    // The commit takes the folded and the staged changes, and leaves nothing folded.
+    let shown = list_all(&e, "dev", 7).await;
+    let (id, made) = e
+        .commit("repo", "dev", CommitRequest::new("fold", "tester"))
+        .await
+        .unwrap();
+    assert_eq!(made.parents, vec![first]);
+    assert_eq!(e.folded_tree("repo", "dev").await.unwrap(), None);
+    assert_eq!(list_all(&e, &id, 7).await, shown);
+    assert!(uncommitted(&e, "dev").await.is_empty());
+    let clean = e
+        .commit("repo", "dev", CommitRequest::new("again", "tester"))
+        .await
+        .unwrap_err();
+    assert_eq!(clean.kind(), ErrorKind::Invalid, "nothing left to commit");
+}
+
+#[tokio::test]
+async fn resets_drop_folded_changes() {
+    let (e, _dir) = engine().await;
+    for p in ["a/1", "a/2", "b/1"] {
+        put(&e, "main", p, "committed").await;
+    }
+    commit(&e, "main", "three").await;
+    assert!(e.delete_object("repo", "main", "a/1").await.unwrap());
+    put(&e, "main", "b/2", "new").await;
+    e.fold("repo", "main").await.unwrap();
+    e.reset_prefix("repo", "main", "a/").await.unwrap();
+    assert_eq!(
+        uncommitted(&e, "main").await,
+        vec![("b/2".to_string(), ChangeKind::Added)]
+    );
+    e.reset_branch("repo", "main").await.unwrap();
+    assert!(uncommitted(&e, "main").await.is_empty());
+    assert_eq!(e.folded_tree("repo", "main").await.unwrap(), None);
+    assert_eq!(
+        paths(&list_all(&e, "main", 10).await),
+        ["a/1", "a/2", "b/1"]
+    );
+}
+
+/// Deletions in bulk, as a Spark overwrite makes them, fold in the background; so does
+/// a block of hidden paths met by a listing, whoever staged them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_deletions_and_long_listings_start_a_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = TestStore::from_env().open(dir.path()).await;
+    let open = || Engine::builder(kv.clone(), dir.path().join("storage")).build();
+    let (a, b) = (open(), open());
+    a.create_repository("repo", "local://repo", "main")
+        .await
+        .unwrap();
+    let n = FOLD_AFTER as usize * 2;
+    let entries: Vec<(String, Option<Entry>)> = (0..n)
+        .map(|i| {
+            let path = format!("part-{i:06}");
+            (path.clone(), Some(Entry::new(format!("data/{i}"), 1, "e")))
+        })
+        .collect();
+    a.stage_entries("repo", "main", entries.clone())
+        .await
+        .unwrap();
+    commit(&a, "main", "table").await;
+
+    // Two sidecars each stage fewer deletions than start a fold.
+    let deletions = |range: std::ops::Range<usize>| -> Vec<(String, Option<Entry>)> {
+        entries[range]
+            .iter()
+            .map(|(p, _)| (p.clone(), None))
+            .collect()
+    };
+    let half = FOLD_AFTER as usize * 3 / 4;
+    a.stage_entries("repo", "main", deletions(0..half))
+        .await
+        .unwrap();
+    b.stage_entries("repo", "main", deletions(half..2 * half))
+        .await
+        .unwrap();
+    a.folds_settled().await;
+    b.folds_settled().await;
+    assert_eq!(a.folded_tree("repo", "main").await.unwrap(), None);
+    // A listing that steps over them all starts one.
+    let page = b
+        .list_objects(
+            "repo",
+            "main",
+            &ListOptions {
+                limit: 3,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let first = format!("part-{:06}", 2 * half);
+    assert_eq!(page.items[0].key(), first);
+    b.folds_settled().await;
+    assert!(a.folded_tree("repo", "main").await.unwrap().is_some());
+    let again = a
+        .list_objects(
+            "repo",
+            "main",
+            &ListOptions {
+                limit: 3,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, page);
+
+    // Staging FOLD_AFTER deletions through one sidecar folds them.
+    let folded = a.folded_tree("repo", "main").await.unwrap();
+    a.stage_entries("repo", "main", deletions(2 * half..n))
+        .await
+        .unwrap();
+    a.folds_settled().await;
+    let now = a.folded_tree("repo", "main").await.unwrap();
+    assert!(now.is_some() && now != folded, "a second fold");
+    let rest = a
+        .list_objects("repo", "main", &ListOptions::default())
+        .await
+        .unwrap();
+    assert!(rest.items.is_empty() && !rest.has_more);
+    assert_eq!(
+        a.diff_uncommitted(
+            "repo",
+            "main",
+            &DiffOptions {
+                limit: n,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap()
+        .changes
+        .len(),
+        n
+    );
+}
+
+/// Writers never stop while the branch folds over and over: every acknowledged write
+/// shows, and the last commit holds them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_racing_folds_are_never_lost() {
+    let (e, _dir) = engine().await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let folder = {
+        let (e, stop) = (e.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut folds = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                folds += u32::from(e.fold("repo", "main").await.unwrap());
+                tokio::task::yield_now().await;
+            }
+            folds
+        })
+    };
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let e = e.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..80 {
+                let path = format!("w{w}/{i:03}");
+                e.put_bytes("repo", "main", &path, path.clone(), PutOptions::default())
+                    .await
+                    .unwrap();
+                if i % 3 == 2 {
+                    let gone = format!("w{w}/{:03}", i - 1);
+                    assert!(e.delete_object("repo", "main", &gone).await.unwrap());
+                }
+                if w == 0 && i % 20 == 19 {
+                    commit(&e, "main", "meanwhile").await;
+                }
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(folder.await.unwrap() > 0, "some folds took place");
+    let expected: Vec<String> = (0..4)
+        .flat_map(|w| {
+            (0..80)
+                .filter(|i| !(i % 3 == 1 && *i < 79))
+                .map(move |i| format!("w{w}/{i:03}"))
+        })
+        .collect();
+    let shown = list_all(&e, "main", 50).await;
+    assert_eq!(paths(&shown), expected);
+    for (p, entry) in &shown {
+        assert_eq!(common::read(&e, entry).await, *p);
+    }
+    let (id, _) = e
+        .commit("repo", "main", CommitRequest::new("all", "tester"))
+        .await
+        .unwrap();
+    assert_eq!(list_all(&e, &id, 50).await, shown);
+}
+
+/// Objects staged long ago move from staging areas into trees (folds, then commits) while
+/// GC marks over and over with a grace period they are all past: none may go. Before GC
+/// read the branches again after marking, a move between its reading a branch and its
+/// scanning that branch's staging area hid the objects from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gc_racing_folds_and_commits_keeps_old_staged_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = TestStore::from_env().open(dir.path()).await;
+    let clock = ManualClock::new(1_700_000_000_000);
+    let e = Engine::builder(kv, dir.path().join("storage"))
+        .with_clock(Arc::new(clock.clone()))
+        .build();
+    e.create_repository("repo", "local://repo", "main")
+        .await
+        .unwrap();
+    let branches: Vec<String> = (0..24).map(|b| format!("b{b}")).collect();
+    for b in &branches {
+        e.create_branch("repo", b, "main").await.unwrap();
+        for i in 0..12 {
+            let path = format!("{b}/{i}");
+            e.put_bytes("repo", b, &path, path.clone(), PutOptions::default())
+                .await
+                .unwrap();
+        }
+    }
+    // Every object is now two hours old; the grace period is one.
+    clock.advance_ms(2 * 3600 * 1000);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gc = {
+        let (e, stop) = (e.clone(), stop.clone());
+        tokio::spawn(async move {
+            let options = GcOptions {
+                grace: Duration::from_secs(3600),
+                dry_run: false,
+            };
+            let mut deleted = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                deleted += e.collect_garbage("repo", &options).await.unwrap().deleted;
+            }
+            deleted
+        })
+    };
+    for b in &branches {
+        e.fold("repo", b).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        commit(&e, b, "old objects").await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(gc.await.unwrap(), 0, "GC deleted a reachable object");
+    for b in &branches {
+        for i in 0..12 {
+            let path = format!("{b}/{i}");
+            assert_eq!(read_path(&e, b, &path).await, path.as_bytes());
+        }
+    }
+}
