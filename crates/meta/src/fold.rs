@@ -10,7 +10,8 @@
 //! also optional: it gives way to any commit, merge or reset that moves the record first.
 //!
 //! Folds start in the background, when this process has staged [`FOLD_AFTER`] deletions
-//! on a branch, or when a listing of it stepped over that many hidden paths.
+//! on a branch, or when a listing of it stepped over that many hidden paths; one runs at a
+//! time per engine, so that their memory does not add up.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -200,9 +201,12 @@ impl Engine {
         folds.in_flight.fetch_add(1, Ordering::SeqCst);
         let engine = self.clone();
         runtime.spawn(async move {
+            // One background fold at a time: each holds up to a commit's memory.
+            let permit = folds.one_at_a_time.acquire().await;
             if let Err(e) = engine.fold(&key.0, &key.1).await {
                 tracing::warn!(repo = %key.0, branch = %key.1, error = %e, "background fold failed");
             }
+            drop(permit);
             folds.running.remove(&key);
             folds.in_flight.fetch_sub(1, Ordering::SeqCst);
         });
@@ -223,13 +227,24 @@ impl Engine {
 }
 
 /// What starts background folds: deletions counted per branch, and the folds running.
-#[derive(Default)]
 pub(crate) struct FoldState {
     /// (repository, branch) → deletions staged by this process since its last fold.
     deletions: DashMap<(String, String), u64>,
     /// The branches being folded.
     running: DashMap<(String, String), ()>,
     in_flight: AtomicUsize,
+    one_at_a_time: tokio::sync::Semaphore,
+}
+
+impl Default for FoldState {
+    fn default() -> Self {
+        Self {
+            deletions: DashMap::new(),
+            running: DashMap::new(),
+            in_flight: AtomicUsize::new(0),
+            one_at_a_time: tokio::sync::Semaphore::new(1),
+        }
+    }
 }
 
 /// Shared by the engine and its background tasks.
