@@ -188,26 +188,42 @@ impl Engine {
         }
     }
 
-    /// Start a fold of `branch` unless one is running; outside a tokio runtime, do nothing.
+    /// Start a fold of `branch`; when one is already running or waiting, it folds once
+    /// more when done, so that changes staged after it sealed are not left behind. Outside
+    /// a tokio runtime, do nothing.
     pub(crate) fn fold_in_background(&self, repo: &str, branch: &str) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let key = (repo.to_string(), branch.to_string());
-        if self.inner.folds.running.insert(key.clone(), ()).is_some() {
-            return;
-        }
         let folds = self.inner.folds.clone();
+        match folds.running.entry(key.clone()) {
+            dashmap::Entry::Occupied(mut again) => {
+                *again.get_mut() = true;
+                return;
+            }
+            dashmap::Entry::Vacant(slot) => {
+                slot.insert(false);
+            }
+        }
         folds.in_flight.fetch_add(1, Ordering::SeqCst);
         let engine = self.clone();
         runtime.spawn(async move {
-            // One background fold at a time: each holds up to a commit's memory.
-            let permit = folds.one_at_a_time.acquire().await;
-            if let Err(e) = engine.fold(&key.0, &key.1).await {
-                tracing::warn!(repo = %key.0, branch = %key.1, error = %e, "background fold failed");
+            loop {
+                // One background fold at a time: each holds up to a commit's memory.
+                let permit = folds.one_at_a_time.acquire().await;
+                if let Err(e) = engine.fold(&key.0, &key.1).await {
+                    tracing::warn!(repo = %key.0, branch = %key.1, error = %e, "background fold failed");
+                }
+                drop(permit);
+                // Asked again meanwhile: fold again; else done.
+                if folds.running.remove_if(&key, |_, again| !*again).is_some() {
+                    break;
+                }
+                if let Some(mut again) = folds.running.get_mut(&key) {
+                    *again = false;
+                }
             }
-            drop(permit);
-            folds.running.remove(&key);
             folds.in_flight.fetch_sub(1, Ordering::SeqCst);
         });
     }
@@ -230,8 +246,9 @@ impl Engine {
 pub(crate) struct FoldState {
     /// (repository, branch) → deletions staged by this process since its last fold.
     deletions: DashMap<(String, String), u64>,
-    /// The branches being folded.
-    running: DashMap<(String, String), ()>,
+    /// The branches being folded (or waiting to be), and whether a fold was asked for
+    /// again since.
+    running: DashMap<(String, String), bool>,
     in_flight: AtomicUsize,
     one_at_a_time: tokio::sync::Semaphore,
 }

@@ -222,6 +222,47 @@ async fn bulk_deletions_and_long_listings_start_a_fold() {
     );
 }
 
+/// Batches of deletions that arrive while a background fold runs are folded after it: none
+/// is left staged once the folds settle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_during_a_background_fold_are_folded_after_it() {
+    let (e, _dir) = engine().await;
+    let n = FOLD_AFTER as usize;
+    let entries: Vec<(String, Option<Entry>)> = (0..4 * n)
+        .map(|i| {
+            (
+                format!("k{i:06}"),
+                Some(Entry::new(format!("data/{i}"), 1, "e")),
+            )
+        })
+        .collect();
+    e.stage_entries("repo", "main", entries.clone())
+        .await
+        .unwrap();
+    commit(&e, "main", "all").await;
+    for batch in entries.chunks(n).take(3) {
+        let deletions = batch.iter().map(|(p, _)| (p.clone(), None)).collect();
+        e.stage_entries("repo", "main", deletions).await.unwrap();
+    }
+    e.folds_settled().await;
+    assert!(
+        !e.fold("repo", "main").await.unwrap(),
+        "nothing left staged"
+    );
+    let page = e
+        .list_objects(
+            "repo",
+            "main",
+            &ListOptions {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].key(), format!("k{:06}", 3 * n));
+}
+
 /// Writers never stop while the branch folds over and over: every acknowledged write
 /// shows, and the last commit holds them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
