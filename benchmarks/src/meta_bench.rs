@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use sluice_benchmarks::{entry, median, ms, peak_rss_mib, reset_peak_rss};
+use sluice_benchmarks::{entry, median, ms, peak_rss_mib, reset_peak_rss, rss_mib};
 use std::sync::Arc;
 
 use sluice_meta::kv::counting::CountingKv;
@@ -405,6 +405,7 @@ async fn main() {
         .await
         .unwrap();
     let deletions = 100_000u64.min(large_n / 5);
+    let rss_before = rss_mib();
     reset_peak_rss();
     for chunk in (0..deletions).collect::<Vec<_>>().chunks(20_000) {
         // Spread: every 10th key of the whole repository.
@@ -454,7 +455,7 @@ async fn main() {
         ratio(first_block)
     );
     println!(
-        "\nbackground folds of the deletions ended {} after the last was staged; peak RSS while staging and folding them: {fold_peak:.0} MiB",
+        "\nbackground folds of the deletions ended {} after the last was staged; peak RSS while staging and folding them: {fold_peak:.0} MiB (RSS before: {rss_before:.0} MiB)",
         ms(fold_wait)
     );
 }
