@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 import uuid
 
 import lakefs
@@ -191,3 +192,69 @@ def test_bad_imports_are_refused_in_the_apis_own_form(importer, lake, tmp_path):
     # Nothing landed on the branch.
     listed = importer.s3().list_objects_v2(Bucket=repo, Prefix="main/")
     assert listed["KeyCount"] == 0
+
+
+def _s3_keys(s3, repo, prefix):
+    keys, token = [], None
+    while True:
+        extra = {"ContinuationToken": token} if token else {}
+        page = s3.list_objects_v2(Bucket=repo, Prefix=prefix, **extra)
+        keys += [o["Key"] for o in page.get("Contents", [])]
+        if not page.get("IsTruncated"):
+            return keys
+        token = page["NextContinuationToken"]
+
+
+def _uncommitted(side, repo, branch):
+    changes, after = [], ""
+    while True:
+        r = side.api("GET", f"/repositories/{repo}/branches/{branch}/diff?amount=1000&after={after}")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        changes += [(d["path"], d["type"]) for d in body["results"]]
+        if not body["pagination"]["has_more"]:
+            return changes
+        after = body["pagination"]["next_offset"]
+
+
+@pytest.mark.client("boto3")
+def test_a_spark_style_overwrite_of_ten_thousand_files_lists_diffs_and_commits(importer, lake):
+    """10,000 deletions in DeleteObjects batches start a background fold of the branch's
+    staged changes; before, during and after it, boto3's listing, the lakeFS-shaped diff and
+    the commit see exactly the overwrite."""
+    repo = new_repo(importer)
+    s3 = importer.s3()
+    out = json.loads(cli(importer, "import", str(lake / "reviews"), f"sluice://{repo}/main/t/",
+                         "-m", "table", "--json"))
+    assert out["completed"] is True and out["ingested_objects"] == FILES, out
+    old = _s3_keys(s3, repo, "main/t/")
+    assert len(old) == FILES
+    s3.put_object(Bucket=repo, Key="main/keep.txt", Body=b"kept")
+    # The overwrite: delete every old file, 1,000 per request, then write the new output.
+    for start in range(0, FILES, 1000):
+        batch = [{"Key": k} for k in old[start:start + 1000]]
+        r = s3.delete_objects(Bucket=repo, Delete={"Objects": batch, "Quiet": True})
+        assert not r.get("Errors"), r
+    new = [f"main/t/part-new-{i:03}.parquet" for i in range(5)]
+    for key in new:
+        s3.put_object(Bucket=repo, Key=key, Body=key.encode())
+    expected_diff = sorted([(k[len("main/"):], "removed") for k in old]
+                           + [(k[len("main/"):], "added") for k in new] + [("keep.txt", "added")])
+    folded = False
+    for _ in range(40):
+        assert _s3_keys(s3, repo, "main/t/") == new
+        assert _s3_keys(s3, repo, "main/t/part-0") == []
+        assert sorted(_uncommitted(importer, repo, "main")) == expected_diff
+        if folded:
+            break
+        folded = any("folded the branch's staged changes" in line and repo in line
+                     for line in importer.log_path.read_text(errors="replace").splitlines())
+        time.sleep(0.25)
+    assert folded, "the deletions were folded in the background"
+    # Staged after the fold, and the whole commits as one.
+    s3.delete_object(Bucket=repo, Key=new[0])
+    r = importer.api("POST", f"/repositories/{repo}/branches/main/commits", json={"message": "overwrite"})
+    assert r.status_code == 201, r.text
+    assert _uncommitted(importer, repo, "main") == []
+    assert _s3_keys(s3, repo, "main/") == ["main/keep.txt"] + new[1:]
+    assert s3.get_object(Bucket=repo, Key=new[1])["Body"].read() == new[1].encode()

@@ -212,8 +212,14 @@ impl Engine {
             loop {
                 // One background fold at a time: each holds up to a commit's memory.
                 let permit = folds.one_at_a_time.acquire().await;
-                if let Err(e) = engine.fold(&key.0, &key.1).await {
-                    tracing::warn!(repo = %key.0, branch = %key.1, error = %e, "background fold failed");
+                match engine.fold(&key.0, &key.1).await {
+                    Ok(true) => {
+                        tracing::info!(repo = %key.0, branch = %key.1, "folded the branch's staged changes into its workspace tree");
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(repo = %key.0, branch = %key.1, error = %e, "background fold failed");
+                    }
                 }
                 drop(permit);
                 // Asked again meanwhile: fold again; else done.
