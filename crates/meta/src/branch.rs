@@ -27,9 +27,17 @@ pub(crate) struct BranchRecord {
     /// The head's tree with older uncommitted changes folded in: reads see the staging
     /// areas over this tree instead of the head's. `None`: nothing folded.
     pub workspace: Option<String>,
+    /// Resets under a prefix so far. Each changes the record, so that a fold or commit in
+    /// flight (whose last write requires the record it sealed) cannot bring back what the
+    /// reset dropped.
+    pub resets: u64,
 }
 
-/// A branch record as written before folds existed (the same fields, less `workspace`).
+/// The format byte of branch records with a workspace (format 1 records have none). An
+/// older sidecar refuses a format-2 record rather than read it without its workspace.
+const RECORD_V2: u8 = 2;
+
+/// A branch record as written before folds existed (format 1: no workspace, no resets).
 #[derive(Deserialize)]
 struct BranchRecordV1 {
     head: CommitId,
@@ -45,25 +53,34 @@ impl BranchRecord {
             staging: new_token(),
             sealed: vec![],
             workspace: None,
+            resets: 0,
         }
     }
 
+    /// Encode in format 2.
     pub fn encode(&self) -> Vec<u8> {
-        encoding::encode(self)
+        let mut out = encoding::encode(self);
+        out[0] = RECORD_V2;
+        out
     }
 
-    /// Decode a record of either layout. An older sidecar reads only the first, so every
-    /// sidecar of a store must be upgraded together (as for range format 2).
+    /// Decode a record of format 1 (written before folds) or 2. An older sidecar reads only
+    /// format 1, so every sidecar of a store must be upgraded together.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        encoding::decode(bytes, "branch").or_else(|e| {
-            let old: BranchRecordV1 = encoding::decode(bytes, "branch").map_err(|_| e)?;
-            Ok(Self {
-                head: old.head,
-                staging: old.staging,
-                sealed: old.sealed,
-                workspace: None,
-            })
-        })
+        match bytes.split_first() {
+            Some((&RECORD_V2, body)) => postcard::from_bytes(body)
+                .map_err(|e| Error::corrupt("cannot decode branch").with_source(e)),
+            _ => {
+                let old: BranchRecordV1 = encoding::decode(bytes, "branch")?;
+                Ok(Self {
+                    head: old.head,
+                    staging: old.staging,
+                    sealed: old.sealed,
+                    workspace: None,
+                    resets: 0,
+                })
+            }
+        }
     }
 
     /// Every staging area a read must consult, in precedence order.
@@ -109,7 +126,7 @@ impl Engine {
         let key = keys::branch(&repo.instance, name);
         let mut batch = WriteBatch::new();
         batch.require(key.clone(), None);
-        batch.put(key, encoding::encode(&record));
+        batch.put(key, record.encode());
         match self.inner.kv.write(batch).await {
             Err(e) if e.kind() == ErrorKind::PreconditionFailed => {
                 Err(Error::already_exists(format!("branch {name:?}")))
@@ -194,7 +211,7 @@ impl Engine {
             if self
                 .inner
                 .kv
-                .compare_and_swap(&key, Some(&bytes), Some(&encoding::encode(&fresh)))
+                .compare_and_swap(&key, Some(&bytes), Some(&fresh.encode()))
                 .await?
             {
                 return self.drop_staging(&repo, &record.tokens()).await;
@@ -205,9 +222,10 @@ impl Engine {
         )))
     }
 
-    /// Drop the uncommitted changes of a branch under `prefix`: staged ones, and folded
-    /// ones by restoring the head's entries there in the workspace tree. Repeated when a
-    /// fold or commit moved changes between the two meanwhile.
+    /// Drop the uncommitted changes of a branch under `prefix`: folded ones, by restoring
+    /// the head's entries there in the workspace tree, and staged ones. The record changes
+    /// first, so that a fold or commit in flight cannot land what is being dropped; and the
+    /// whole is done again when one landed before the staged ones were gone.
     pub async fn reset_prefix(&self, repo: &str, branch: &str, prefix: &str) -> Result<()> {
         let repo = self.repository(repo).await?;
         self.check_unprotected(&repo, branch, "reset").await?;
@@ -216,35 +234,38 @@ impl Engine {
             if attempt > 0 {
                 backoff(attempt).await;
             }
-            let (mut bytes, record) = self.branch_record(&repo, branch).await?;
-            if let Some(workspace) = &record.workspace {
+            let (bytes, record) = self.branch_record(&repo, branch).await?;
+            let mut batch = WriteBatch::new();
+            let mut workspace = record.workspace.clone();
+            if let Some(tree) = &record.workspace {
                 let head_tree = self.commit_tree(&repo, &record.head).await?;
                 let restored = self
-                    .replay_tree_diff(&repo, workspace, &head_tree, workspace, prefix)
+                    .replay_tree_diff(&repo, tree, &head_tree, tree, prefix)
                     .await?;
-                let fresh = BranchRecord {
-                    workspace: (restored.id != head_tree).then(|| restored.id.clone()),
-                    ..record.clone()
-                };
-                let fresh_bytes = fresh.encode();
-                let mut batch = WriteBatch::new();
+                workspace = (restored.id != head_tree).then(|| restored.id.clone());
                 for (k, v) in restored.records {
                     batch.put(k, v);
                 }
-                batch.require(key.clone(), Some(bytes));
-                batch.put(key.clone(), fresh_bytes.clone());
-                match self.inner.kv.write(batch).await {
-                    Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
-                    Err(e) => return Err(e),
-                    Ok(()) => bytes = fresh_bytes,
-                }
             }
-            for token in record.tokens() {
+            let fresh = BranchRecord {
+                workspace,
+                resets: record.resets + 1,
+                ..record
+            };
+            let fresh_bytes = fresh.encode();
+            batch.require(key.clone(), Some(bytes));
+            batch.put(key.clone(), fresh_bytes.clone());
+            match self.inner.kv.write(batch).await {
+                Err(e) if e.kind() == ErrorKind::PreconditionFailed => continue,
+                Err(e) => return Err(e),
+                Ok(()) => {}
+            }
+            for token in fresh.tokens() {
                 let mut staged = keys::staging_prefix(&repo.instance, &token);
                 staged.extend_from_slice(prefix.as_bytes());
                 self.inner.kv.delete_prefix(&staged, 10_000).await?;
             }
-            if self.branch_record(&repo, branch).await?.0 == bytes {
+            if self.branch_record(&repo, branch).await?.0 == fresh_bytes {
                 return Ok(());
             }
         }
@@ -268,7 +289,7 @@ impl Engine {
             if self
                 .inner
                 .kv
-                .compare_and_swap(&key, Some(&bytes), Some(&encoding::encode(&fresh)))
+                .compare_and_swap(&key, Some(&bytes), Some(&fresh.encode()))
                 .await?
             {
                 self.drop_staging(&repo_rec, &record.tokens()).await?;
@@ -351,6 +372,7 @@ mod tests {
             workspace: Some("tree".into()),
             ..record
         };
+        assert_eq!(new.encode()[0], RECORD_V2, "older sidecars refuse it");
         assert_eq!(BranchRecord::decode(&new.encode()).unwrap(), new);
         assert!(BranchRecord::decode(&[1, 0xff]).is_err());
     }

@@ -137,6 +137,7 @@ mod ops {
                     staging: sealed.sealed.staging.clone(),
                     sealed: vec![],
                     workspace: None,
+                    resets: record.resets,
                 };
                 let mut batch = WriteBatch::new();
                 for (k, v) in applied.records {

@@ -246,13 +246,32 @@ impl Engine {
         branch: &str,
         options: &DiffOptions,
     ) -> Result<DiffPage> {
+        let repo = self.repository(repo).await?;
+        for _ in 0..crate::branch::CAS_ATTEMPTS {
+            let (bytes, record) = self.branch_record(&repo, branch).await?;
+            let page = self.uncommitted_page(&repo, &record, options).await?;
+            // The staging areas read may have been emptied into a tree meanwhile.
+            if self.branch_record(&repo, branch).await?.0 == bytes {
+                return Ok(page);
+            }
+        }
+        Err(crate::error::Error::new(
+            crate::error::ErrorKind::Unavailable,
+            format!("branch {branch:?} kept changing while it was diffed; try again"),
+        ))
+    }
+
+    async fn uncommitted_page(
+        &self,
+        repo: &crate::repo::Repository,
+        record: &crate::branch::BranchRecord,
+        options: &DiffOptions,
+    ) -> Result<DiffPage> {
         let limit = if options.limit == 0 {
             1000
         } else {
             options.limit
         };
-        let repo = self.repository(repo).await?;
-        let (_, record) = self.branch_record(&repo, branch).await?;
         let tokens = record.tokens();
         let mut staged = MergedStaging::new(self.inner.kv.as_ref(), &repo.instance, &tokens);
         staged
@@ -261,7 +280,7 @@ impl Engine {
                 options.after.as_deref(),
             ))
             .await?;
-        let tree = self.commit_tree(&repo, &record.head).await?;
+        let tree = self.commit_tree(repo, &record.head).await?;
         let mut folded = match &record.workspace {
             Some(workspace) => Some(
                 TreeDiff::new(

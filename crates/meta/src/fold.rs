@@ -60,6 +60,7 @@ impl Engine {
             staging: new_token(),
             sealed: tokens.clone(),
             workspace: record.workspace.clone(),
+            resets: record.resets,
         };
         let sealed_bytes = sealed.encode();
         let key = keys::branch(&repo.instance, branch);
@@ -144,6 +145,7 @@ impl Engine {
                 staging: sealed.sealed.staging.clone(),
                 sealed: vec![],
                 workspace: (applied.id != head_tree).then(|| applied.id.clone()),
+                resets: sealed.before.resets,
             };
             let key = keys::branch(&repo.instance, branch);
             let mut batch = WriteBatch::new();
@@ -173,14 +175,23 @@ impl Engine {
             return;
         }
         let key = (repo.name.clone(), branch.to_string());
-        let due = {
-            let mut count = self.inner.folds.deletions.entry(key).or_insert(0);
-            *count += deletions;
-            if *count >= FOLD_AFTER {
-                *count = 0;
+        let due = match self.inner.folds.deletions.entry(key) {
+            // Reached: the entry goes, so that the map holds only branches part-way there.
+            dashmap::Entry::Occupied(count) if *count.get() + deletions >= FOLD_AFTER => {
+                count.remove();
                 true
-            } else {
+            }
+            dashmap::Entry::Occupied(mut count) => {
+                *count.get_mut() += deletions;
                 false
+            }
+            dashmap::Entry::Vacant(slot) => {
+                if deletions >= FOLD_AFTER {
+                    true
+                } else {
+                    slot.insert(deletions);
+                    false
+                }
             }
         };
         if due {
@@ -208,7 +219,16 @@ impl Engine {
         }
         folds.in_flight.fetch_add(1, Ordering::SeqCst);
         let engine = self.clone();
+        // Whatever ends the task (a panic, a runtime shutting down), the branch is free
+        // to fold again and the count of folds in flight is right.
+        let guard = RunningFold {
+            folds: folds.clone(),
+            key: key.clone(),
+            removed: false,
+        };
         runtime.spawn(async move {
+            // Moved in whole (a closure would capture only the field it sets).
+            let mut guard = guard;
             loop {
                 // One background fold at a time: each holds up to a commit's memory.
                 let permit = folds.one_at_a_time.acquire().await;
@@ -224,13 +244,13 @@ impl Engine {
                 drop(permit);
                 // Asked again meanwhile: fold again; else done.
                 if folds.running.remove_if(&key, |_, again| !*again).is_some() {
+                    guard.removed = true;
                     break;
                 }
                 if let Some(mut again) = folds.running.get_mut(&key) {
                     *again = false;
                 }
             }
-            folds.in_flight.fetch_sub(1, Ordering::SeqCst);
         });
     }
 
@@ -267,6 +287,23 @@ impl Default for FoldState {
             in_flight: AtomicUsize::new(0),
             one_at_a_time: tokio::sync::Semaphore::new(1),
         }
+    }
+}
+
+/// Marks a branch's background fold as running while alive.
+struct RunningFold {
+    folds: Folds,
+    key: (String, String),
+    /// The task took its entry out itself (a later one may have put a new one in).
+    removed: bool,
+}
+
+impl Drop for RunningFold {
+    fn drop(&mut self) {
+        if !self.removed {
+            self.folds.running.remove(&self.key);
+        }
+        self.folds.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

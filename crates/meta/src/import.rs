@@ -332,22 +332,28 @@ impl Engine {
             let mut moved = record.clone();
             moved.head = commit_id.clone();
             let mut batch = WriteBatch::new();
-            // Folded changes stay uncommitted over the import, as staged ones do.
+            let mut ranges = applied.records;
+            // Folded changes stay uncommitted over the import, as staged ones do. The
+            // carrying reads the imported tree, whose ranges must be stored for that (a
+            // large apply keeps none in the cache); unreferenced, they are harmless.
             if let Some(workspace) = &record.workspace {
+                let mut ahead = WriteBatch::new();
+                for (k, v) in ranges.drain(..) {
+                    ahead.put(k, v);
+                }
+                self.inner.kv.write(ahead).await?;
                 let carried = self
                     .replay_tree_diff(repo, &head_tree, workspace, &applied.id, "")
                     .await?;
                 moved.workspace = (carried.id != applied.id).then(|| carried.id.clone());
-                for (k, v) in carried.records {
-                    batch.put(k, v);
-                }
+                ranges = carried.records;
             }
-            for (k, v) in applied.records {
+            for (k, v) in ranges {
                 batch.put(k, v);
             }
             batch.put(keys::commit(&repo.instance, &commit_id), commit_bytes);
             batch.require(key.clone(), Some(bytes));
-            batch.put(key.clone(), encoding::encode(&moved));
+            batch.put(key.clone(), moved.encode());
             batch.require(progress.key.clone(), Some(progress.stored.clone()));
             batch.put(progress.key.clone(), encoding::encode(&done));
             match self.inner.kv.write(batch).await {

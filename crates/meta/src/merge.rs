@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use crate::branch::{CAS_ATTEMPTS, backoff};
 use crate::commit::{Commit, CommitId, CommitRequest};
 use crate::diff::TreeDiff;
-use crate::encoding;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorDetail, ErrorKind, Result};
 use crate::keys;
@@ -582,5 +581,5 @@ fn record_with_head(record: &crate::branch::BranchRecord, commit: &Commit) -> Re
     let mut r = record.clone();
     r.head = id;
     r.workspace = None;
-    Ok(encoding::encode(&r))
+    Ok(r.encode())
 }

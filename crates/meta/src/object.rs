@@ -135,7 +135,7 @@ impl Engine {
         self.check_unprotected(repo, branch, "write to").await?;
         let (bytes, record) = self.branch_record(repo, branch).await?;
         if *condition != WriteCondition::Always {
-            let current = self.visible(repo, &record, path).await?;
+            let current = self.visible(repo, branch, &bytes, path).await?;
             check_condition(condition, current.as_ref(), path)?;
         }
         Ok(CheckedBranch { bytes, record })
@@ -268,9 +268,9 @@ impl Engine {
     ) -> Result<Entry> {
         validate_path(path)?;
         let repo = self.repository(repo).await?;
-        let (_, record) = self.branch_record(&repo, branch).await?;
+        let (bytes, _) = self.branch_record(&repo, branch).await?;
         let current = self
-            .visible(&repo, &record, path)
+            .visible(&repo, branch, &bytes, path)
             .await?
             .ok_or_else(|| Error::not_found(format!("object {path:?}")))?;
         let condition = WriteCondition::IfETag(current.etag.clone());
@@ -330,8 +330,8 @@ impl Engine {
         validate_path(path)?;
         let repo = self.repository(repo).await?;
         let existed = {
-            let (_, record) = self.branch_record(&repo, branch).await?;
-            self.visible(&repo, &record, path).await?.is_some()
+            let (bytes, _) = self.branch_record(&repo, branch).await?;
+            self.visible(&repo, branch, &bytes, path).await?.is_some()
         };
         if existed {
             self.write_staged(&repo, branch, path, None, &WriteCondition::Always)
@@ -413,25 +413,35 @@ impl Engine {
         options: &ListOptions,
     ) -> Result<ListPage> {
         let repo = self.repository(repo).await?;
-        let resolved = self.resolve(&repo, reference).await?;
-        let tree = self.view_tree(&repo, &resolved).await?;
-        let mut cursor = ViewCursor::open(
-            self.inner.kv.as_ref(),
-            &self.inner.trees,
-            &repo.instance,
-            &tree,
-            &resolved.tokens,
-        )
-        .await?;
-        let page = list(&mut cursor, options).await?;
-        // A listing that stepped over a block of deletions: fold them, so that the next
-        // one passes them by.
-        if cursor.hidden >= crate::fold::FOLD_AFTER
-            && let Some(branch) = &resolved.branch
-        {
-            self.fold_in_background(&repo.name, branch);
+        let mut resolved = self.resolve(&repo, reference).await?;
+        for _ in 0..CAS_ATTEMPTS {
+            let tree = self.view_tree(&repo, &resolved).await?;
+            let mut cursor = ViewCursor::open(
+                self.inner.kv.as_ref(),
+                &self.inner.trees,
+                &repo.instance,
+                &tree,
+                &resolved.tokens,
+            )
+            .await?;
+            let page = list(&mut cursor, options).await?;
+            // A listing that stepped over a block of deletions: fold them, so that the
+            // next one passes them by.
+            if cursor.hidden >= crate::fold::FOLD_AFTER
+                && let Some(branch) = &resolved.branch
+            {
+                self.fold_in_background(&repo.name, branch);
+            }
+            // The staging areas read may have been emptied into a tree meanwhile.
+            match self.re_resolved(&repo, &resolved).await? {
+                None => return Ok(page),
+                Some(next) => resolved = next,
+            }
         }
-        Ok(page)
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            "the branch kept changing while it was listed; try again",
+        ))
     }
 
     /// Copy the object at `src_path` on `src_ref` to `dst_path` on branch `dst_branch`:
@@ -470,32 +480,43 @@ impl Engine {
         resolved: &ResolvedRef,
         path: &str,
     ) -> Result<Option<Entry>> {
-        for token in &resolved.tokens {
-            if let Some(bytes) = self
-                .inner
-                .kv
-                .get(&keys::staged(&repo.instance, token, path.as_bytes()))
-                .await?
-            {
-                return decode_staged(&bytes);
+        let mut again: Option<ResolvedRef> = None;
+        for _ in 0..CAS_ATTEMPTS {
+            let resolved = again.as_ref().unwrap_or(resolved);
+            for token in &resolved.tokens {
+                if let Some(bytes) = self
+                    .inner
+                    .kv
+                    .get(&keys::staged(&repo.instance, token, path.as_bytes()))
+                    .await?
+                {
+                    // A staged change found is the newest as of the record read.
+                    return decode_staged(&bytes);
+                }
+            }
+            let tree = self.view_tree(repo, resolved).await?;
+            let found = self.inner.trees.get(&repo.instance, &tree, path).await?;
+            // None found staged: the areas may have been emptied into a tree meanwhile.
+            match self.re_resolved(repo, resolved).await? {
+                None => return Ok(found),
+                Some(next) => again = Some(next),
             }
         }
-        let tree = self.view_tree(repo, resolved).await?;
-        self.inner.trees.get(&repo.instance, &tree, path).await
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            format!("the branch kept changing while {path:?} was read; try again"),
+        ))
     }
 
+    /// What `path` shows on `branch`, whose record was read as `bytes`.
     async fn visible(
         &self,
         repo: &Repository,
-        record: &BranchRecord,
+        branch: &str,
+        bytes: &[u8],
         path: &str,
     ) -> Result<Option<Entry>> {
-        let resolved = ResolvedRef {
-            commit: record.head.clone(),
-            branch: None,
-            tokens: record.tokens(),
-            workspace: record.workspace.clone(),
-        };
+        let resolved = ResolvedRef::branch(branch, bytes.to_vec())?;
         self.lookup(repo, &resolved, path).await
     }
 
@@ -549,16 +570,16 @@ impl Engine {
             };
             let staged_key = keys::staged(&repo.instance, &record.staging, path.as_bytes());
             let mut batch = WriteBatch::new();
-            batch.require(keys::branch(&repo.instance, branch), Some(bytes));
             if *condition != WriteCondition::Always {
                 let current_raw = self.inner.kv.get(&staged_key).await?;
                 let current = match &current_raw {
                     Some(raw) => decode_staged(raw)?,
-                    None => self.visible(repo, &record, path).await?,
+                    None => self.visible(repo, branch, &bytes, path).await?,
                 };
                 check_condition(condition, current.as_ref(), path)?;
                 batch.require(staged_key.clone(), current_raw);
             }
+            batch.require(keys::branch(&repo.instance, branch), Some(bytes));
             batch.put(staged_key, encoded.clone());
             if let Some((k, v)) = &extra {
                 batch.put(k.clone(), v.clone());

@@ -21,6 +21,22 @@ pub struct ResolvedRef {
     pub(crate) tokens: Vec<String>,
     /// The branch's folded tree, read under the tokens instead of the commit's tree.
     pub(crate) workspace: Option<String>,
+    /// The branch record these were read from, for reads to check that it still stands.
+    pub(crate) record: Option<Vec<u8>>,
+}
+
+impl ResolvedRef {
+    /// A bare branch, from its record as stored.
+    pub(crate) fn branch(name: &str, bytes: Vec<u8>) -> Result<Self> {
+        let record = crate::branch::BranchRecord::decode(&bytes)?;
+        Ok(Self {
+            commit: record.head.clone(),
+            branch: Some(name.to_string()),
+            tokens: record.tokens(),
+            workspace: record.workspace,
+            record: Some(bytes),
+        })
+    }
 }
 
 /// One `~N` or `^N` step.
@@ -76,6 +92,30 @@ impl Engine {
         self.resolve(&repo, expr).await
     }
 
+    /// The same branch as `resolved`, read again when its record changed since; `None`
+    /// when it stands (or `resolved` is no bare branch, or the branch is gone). Commits and
+    /// folds delete the staging areas they turned into a tree right after swapping the
+    /// record, so a read that resolved the old record and then looked into an area may
+    /// have missed what it held: such a read is done again on the new record.
+    pub(crate) async fn re_resolved(
+        &self,
+        repo: &Repository,
+        resolved: &ResolvedRef,
+    ) -> Result<Option<ResolvedRef>> {
+        let (Some(branch), Some(bytes)) = (&resolved.branch, &resolved.record) else {
+            return Ok(None);
+        };
+        match self
+            .inner
+            .kv
+            .get(&keys::branch(&repo.instance, branch))
+            .await?
+        {
+            Some(now) if now != *bytes => Ok(Some(ResolvedRef::branch(branch, now)?)),
+            _ => Ok(None),
+        }
+    }
+
     pub(crate) async fn resolve(&self, repo: &Repository, expr: &str) -> Result<ResolvedRef> {
         let (base, steps) = parse(expr)?;
         let (committed_only, base) = match base.strip_suffix('@') {
@@ -87,6 +127,7 @@ impl Engine {
             resolved.branch = None;
             resolved.tokens.clear();
             resolved.workspace = None;
+            resolved.record = None;
         }
         if steps.is_empty() {
             return Ok(resolved);
@@ -118,19 +159,14 @@ impl Engine {
             branch: None,
             tokens: vec![],
             workspace: None,
+            record: None,
         })
     }
 
     async fn resolve_base(&self, repo: &Repository, name: &str) -> Result<ResolvedRef> {
         let kv = &self.inner.kv;
         if let Some(bytes) = kv.get(&keys::branch(&repo.instance, name)).await? {
-            let record = crate::branch::BranchRecord::decode(&bytes)?;
-            return Ok(ResolvedRef {
-                commit: record.head.clone(),
-                branch: Some(name.to_string()),
-                tokens: record.tokens(),
-                workspace: record.workspace,
-            });
+            return ResolvedRef::branch(name, bytes);
         }
         if let Some(bytes) = kv.get(&keys::tag(&repo.instance, name)).await? {
             return Ok(ResolvedRef {
@@ -138,6 +174,7 @@ impl Engine {
                 branch: None,
                 tokens: vec![],
                 workspace: None,
+                record: None,
             });
         }
         if is_hex(name) && name.len() >= 4 {
@@ -151,6 +188,7 @@ impl Engine {
                         branch: None,
                         tokens: vec![],
                         workspace: None,
+                        record: None,
                     });
                 }
                 [_, _] => {

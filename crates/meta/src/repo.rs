@@ -251,7 +251,7 @@ mod ops {
             batch.put(keys::commit(&repo.instance, &commit_id), commit_bytes);
             batch.put(
                 keys::branch(&repo.instance, default_branch),
-                encoding::encode(&branch),
+                branch.encode(),
             );
             match kv.write(batch).await {
                 Err(e) if e.kind() == ErrorKind::PreconditionFailed => {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{commit, engine, list_all, put, read_path};
+use sluice_meta::kv::{Kv, WriteBatch};
 use sluice_meta::testing::TestStore;
 use sluice_meta::{
     ChangeKind, CommitRequest, DiffOptions, Engine, Entry, ErrorKind, FOLD_AFTER, GcOptions,
@@ -263,6 +264,165 @@ async fn deletions_during_a_background_fold_are_folded_after_it() {
     assert_eq!(page.items[0].key(), format!("k{:06}", 3 * n));
 }
 
+type Hook = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()> + Send>;
+
+/// A store that runs a hook once, at a read of a staging area after it is armed (the
+/// first, or a later one): before the read, or after it. The hook acts through another
+/// engine (a fold, a reset), so that the read meets the branch changed halfway.
+struct HookAtStagingRead {
+    inner: Arc<dyn Kv>,
+    /// The hook, whether it runs after the read, and how many reads to let by first.
+    hook: tokio::sync::Mutex<Option<(Hook, bool, usize)>>,
+}
+
+impl HookAtStagingRead {
+    async fn arm(&self, after_read: bool, skip: usize, hook: Hook) {
+        *self.hook.lock().await = Some((hook, after_read, skip));
+    }
+    async fn run(&self, key: &[u8], after: bool) {
+        if !key.starts_with(b"s/") {
+            return;
+        }
+        let mut slot = self.hook.lock().await;
+        let Some((_, when, skip)) = slot.as_mut() else {
+            return;
+        };
+        if *when != after {
+            return;
+        }
+        if *skip > 0 {
+            *skip -= 1;
+            return;
+        }
+        let (hook, _, _) = slot.take().unwrap();
+        drop(slot);
+        hook().await;
+    }
+    async fn fired(&self) -> bool {
+        self.hook.lock().await.is_none()
+    }
+}
+
+#[async_trait::async_trait]
+impl Kv for HookAtStagingRead {
+    async fn get(&self, key: &[u8]) -> sluice_meta::Result<Option<Vec<u8>>> {
+        self.run(key, false).await;
+        let value = self.inner.get(key).await;
+        self.run(key, true).await;
+        value
+    }
+    async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> sluice_meta::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.run(start, false).await;
+        let rows = self.inner.scan(start, end, limit).await;
+        self.run(start, true).await;
+        rows
+    }
+    async fn write(&self, batch: WriteBatch) -> sluice_meta::Result<()> {
+        self.inner.write(batch).await
+    }
+}
+
+/// Two engines over one store, the first through a [`HookAtStagingRead`].
+async fn hooked_pair() -> (Engine, Engine, Arc<HookAtStagingRead>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = TestStore::from_env().open(dir.path()).await;
+    let hooked = Arc::new(HookAtStagingRead {
+        inner: raw.clone(),
+        hook: tokio::sync::Mutex::new(None),
+    });
+    let first = Engine::builder(hooked.clone(), dir.path().join("storage")).build();
+    let second = Engine::builder(raw, dir.path().join("storage")).build();
+    second
+        .create_repository("repo", "local://repo", "main")
+        .await
+        .unwrap();
+    (first, second, hooked, dir)
+}
+
+fn fold_hook(engine: &Engine) -> Hook {
+    let engine = engine.clone();
+    Box::new(move || Box::pin(async move { assert!(engine.fold("repo", "main").await.unwrap()) }))
+}
+
+/// A read that resolved the branch before a fold and looks into its staging area after
+/// the fold emptied it sees the folded tree instead, never the older state: stat, delete,
+/// listing and the uncommitted diff.
+#[tokio::test]
+async fn reads_that_meet_a_fold_halfway_read_again() {
+    let (reader, folder, hooked, _dir) = hooked_pair().await;
+    put(&folder, "main", "old", "committed").await;
+    commit(&folder, "main", "one").await;
+
+    put(&folder, "main", "new", "staged").await;
+    hooked.arm(false, 0, fold_hook(&folder)).await;
+    assert_eq!(read_path(&reader, "main", "new").await, b"staged");
+
+    put(&folder, "main", "listed", "staged").await;
+    hooked.arm(false, 0, fold_hook(&folder)).await;
+    assert_eq!(
+        paths(&list_all(&reader, "main", 10).await),
+        ["listed", "new", "old"]
+    );
+
+    put(&folder, "main", "diffed", "staged").await;
+    hooked.arm(false, 0, fold_hook(&folder)).await;
+    assert_eq!(uncommitted(&reader, "main").await.len(), 3);
+
+    put(&folder, "main", "deleted", "staged").await;
+    hooked.arm(false, 0, fold_hook(&folder)).await;
+    assert!(
+        reader
+            .delete_object("repo", "main", "deleted")
+            .await
+            .unwrap()
+    );
+    let gone = folder
+        .stat_object("repo", "main", "deleted")
+        .await
+        .unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NotFound);
+    assert!(hooked.fired().await);
+}
+
+/// A reset under a prefix while a fold has read the staging area but not yet landed: the
+/// fold gives way, and what the reset dropped stays dropped.
+#[tokio::test]
+async fn a_reset_beside_a_fold_in_flight_stays_reset() {
+    let (folder, resetter, hooked, _dir) = hooked_pair().await;
+    put(&resetter, "main", "keep/a", "committed").await;
+    commit(&resetter, "main", "one").await;
+    put(&resetter, "main", "drop/b", "staged").await;
+    put(&resetter, "main", "keep/c", "staged").await;
+    let engine = resetter.clone();
+    let reset: Hook = Box::new(move || {
+        Box::pin(async move { engine.reset_prefix("repo", "main", "drop/").await.unwrap() })
+    });
+    // The fold reads the staging area twice: whether it holds anything, then to build.
+    hooked.arm(true, 1, reset).await;
+    assert!(
+        !folder.fold("repo", "main").await.unwrap(),
+        "the fold gave way"
+    );
+    assert!(hooked.fired().await);
+    assert_eq!(
+        paths(&list_all(&resetter, "main", 10).await),
+        ["keep/a", "keep/c"]
+    );
+    let (id, _) = resetter
+        .commit("repo", "main", CommitRequest::new("after", "tester"))
+        .await
+        .unwrap();
+    assert_eq!(
+        paths(&list_all(&resetter, &id, 10).await),
+        ["keep/a", "keep/c"]
+    );
+}
+
 /// Writers never stop while the branch folds over and over: every acknowledged write
 /// shows, and the last commit holds them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -296,6 +456,8 @@ async fn writes_racing_folds_are_never_lost() {
                 if w == 0 && i % 20 == 19 {
                     commit(&e, "main", "meanwhile").await;
                 }
+                // Let the folder in between (writes to the in-memory store are quick).
+                tokio::time::sleep(Duration::from_micros(200)).await;
             }
         }));
     }
