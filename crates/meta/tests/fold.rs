@@ -13,7 +13,7 @@ use sluice_meta::kv::{Kv, WriteBatch};
 use sluice_meta::testing::TestStore;
 use sluice_meta::{
     ChangeKind, CommitRequest, DiffOptions, Engine, Entry, ErrorKind, FOLD_AFTER, GcOptions,
-    ListOptions, ManualClock, MergeRequest, PutOptions,
+    ListOptions, ListPage, ManualClock, MergeRequest, PutOptions,
 };
 
 async fn uncommitted(engine: &Engine, branch: &str) -> Vec<(String, ChangeKind)> {
@@ -25,6 +25,15 @@ async fn uncommitted(engine: &Engine, branch: &str) -> Vec<(String, ChangeKind)>
         .into_iter()
         .map(|c| (c.path, c.kind))
         .collect()
+}
+
+/// The first `limit` keys of `main`.
+async fn first_page(engine: &Engine, limit: usize) -> ListPage {
+    let options = ListOptions {
+        limit,
+        ..Default::default()
+    };
+    engine.list_objects("repo", "main", &options).await.unwrap()
 }
 
 fn paths(listed: &[(String, Entry)]) -> Vec<&str> {
@@ -165,32 +174,12 @@ async fn bulk_deletions_and_long_listings_start_a_fold() {
     b.folds_settled().await;
     assert_eq!(a.folded_tree("repo", "main").await.unwrap(), None);
     // A listing that steps over them all starts one.
-    let page = b
-        .list_objects(
-            "repo",
-            "main",
-            &ListOptions {
-                limit: 3,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let page = first_page(&b, 3).await;
     let first = format!("part-{:06}", 2 * half);
     assert_eq!(page.items[0].key(), first);
     b.folds_settled().await;
     assert!(a.folded_tree("repo", "main").await.unwrap().is_some());
-    let again = a
-        .list_objects(
-            "repo",
-            "main",
-            &ListOptions {
-                limit: 3,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let again = first_page(&a, 3).await;
     assert_eq!(again, page);
 
     // Staging FOLD_AFTER deletions through one sidecar folds them.
@@ -250,17 +239,7 @@ async fn deletions_during_a_background_fold_are_folded_after_it() {
         !e.fold("repo", "main").await.unwrap(),
         "nothing left staged"
     );
-    let page = e
-        .list_objects(
-            "repo",
-            "main",
-            &ListOptions {
-                limit: 1,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let page = first_page(&e, 1).await;
     assert_eq!(page.items[0].key(), format!("k{:06}", 3 * n));
 }
 
