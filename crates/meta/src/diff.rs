@@ -247,24 +247,23 @@ impl Engine {
         options: &DiffOptions,
     ) -> Result<DiffPage> {
         let repo = self.repository(repo).await?;
+        let (bytes, record) = self.branch_record(&repo, branch).await?;
+        let mut resolved = crate::refs::ResolvedRef::of_record(branch, &record, bytes);
         for _ in 0..crate::branch::CAS_ATTEMPTS {
-            let (bytes, record) = self.branch_record(&repo, branch).await?;
-            let page = self.uncommitted_page(&repo, &record, options).await?;
+            let page = self.uncommitted_page(&repo, &resolved, options).await?;
             // The staging areas read may have been emptied into a tree meanwhile.
-            if self.branch_record(&repo, branch).await?.0 == bytes {
-                return Ok(page);
+            match self.re_resolved(&repo, &resolved).await? {
+                None => return Ok(page),
+                Some(next) => resolved = next,
             }
         }
-        Err(crate::error::Error::new(
-            crate::error::ErrorKind::Unavailable,
-            format!("branch {branch:?} kept changing while it was diffed; try again"),
-        ))
+        Err(crate::object::changing())
     }
 
     async fn uncommitted_page(
         &self,
         repo: &crate::repo::Repository,
-        record: &crate::branch::BranchRecord,
+        branch: &crate::refs::ResolvedRef,
         options: &DiffOptions,
     ) -> Result<DiffPage> {
         let limit = if options.limit == 0 {
@@ -272,16 +271,15 @@ impl Engine {
         } else {
             options.limit
         };
-        let tokens = record.tokens();
-        let mut staged = MergedStaging::new(self.inner.kv.as_ref(), &repo.instance, &tokens);
+        let mut staged = MergedStaging::new(self.inner.kv.as_ref(), &repo.instance, &branch.tokens);
         staged
             .seek(&crate::view::page_start(
                 &options.prefix,
                 options.after.as_deref(),
             ))
             .await?;
-        let tree = self.commit_tree(repo, &record.head).await?;
-        let mut folded = match &record.workspace {
+        let tree = self.commit_tree(repo, &branch.commit).await?;
+        let mut folded = match &branch.workspace {
             Some(workspace) => Some(
                 TreeDiff::new(
                     &self.inner.trees,

@@ -175,26 +175,14 @@ impl Engine {
             return;
         }
         let key = (repo.name.clone(), branch.to_string());
-        let due = match self.inner.folds.deletions.entry(key) {
-            // Reached: the entry goes, so that the map holds only branches part-way there.
-            dashmap::Entry::Occupied(count) if *count.get() + deletions >= FOLD_AFTER => {
-                count.remove();
-                true
-            }
-            dashmap::Entry::Occupied(mut count) => {
-                *count.get_mut() += deletions;
-                false
-            }
-            dashmap::Entry::Vacant(slot) => {
-                if deletions >= FOLD_AFTER {
-                    true
-                } else {
-                    slot.insert(deletions);
-                    false
-                }
-            }
+        let due = {
+            let mut count = self.inner.folds.deletions.entry(key.clone()).or_insert(0);
+            *count += deletions;
+            *count >= FOLD_AFTER
         };
         if due {
+            // The entry goes, so that the map holds only branches part-way to a fold.
+            self.inner.folds.deletions.remove(&key);
             self.fold_in_background(&repo.name, branch);
         }
     }

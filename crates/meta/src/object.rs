@@ -135,7 +135,7 @@ impl Engine {
         self.check_unprotected(repo, branch, "write to").await?;
         let (bytes, record) = self.branch_record(repo, branch).await?;
         if *condition != WriteCondition::Always {
-            let current = self.visible(repo, branch, &bytes, path).await?;
+            let current = self.visible(repo, branch, (&bytes, &record), path).await?;
             check_condition(condition, current.as_ref(), path)?;
         }
         Ok(CheckedBranch { bytes, record })
@@ -268,9 +268,9 @@ impl Engine {
     ) -> Result<Entry> {
         validate_path(path)?;
         let repo = self.repository(repo).await?;
-        let (bytes, _) = self.branch_record(&repo, branch).await?;
+        let (bytes, record) = self.branch_record(&repo, branch).await?;
         let current = self
-            .visible(&repo, branch, &bytes, path)
+            .visible(&repo, branch, (&bytes, &record), path)
             .await?
             .ok_or_else(|| Error::not_found(format!("object {path:?}")))?;
         let condition = WriteCondition::IfETag(current.etag.clone());
@@ -330,8 +330,10 @@ impl Engine {
         validate_path(path)?;
         let repo = self.repository(repo).await?;
         let existed = {
-            let (bytes, _) = self.branch_record(&repo, branch).await?;
-            self.visible(&repo, branch, &bytes, path).await?.is_some()
+            let (bytes, record) = self.branch_record(&repo, branch).await?;
+            self.visible(&repo, branch, (&bytes, &record), path)
+                .await?
+                .is_some()
         };
         if existed {
             self.write_staged(&repo, branch, path, None, &WriteCondition::Always)
@@ -438,10 +440,7 @@ impl Engine {
                 Some(next) => resolved = next,
             }
         }
-        Err(Error::new(
-            ErrorKind::Unavailable,
-            "the branch kept changing while it was listed; try again",
-        ))
+        Err(changing())
     }
 
     /// Copy the object at `src_path` on `src_ref` to `dst_path` on branch `dst_branch`:
@@ -502,10 +501,7 @@ impl Engine {
                 Some(next) => again = Some(next),
             }
         }
-        Err(Error::new(
-            ErrorKind::Unavailable,
-            format!("the branch kept changing while {path:?} was read; try again"),
-        ))
+        Err(changing())
     }
 
     /// What `path` shows on `branch`, whose record was read as `bytes`.
@@ -513,10 +509,10 @@ impl Engine {
         &self,
         repo: &Repository,
         branch: &str,
-        bytes: &[u8],
+        (bytes, record): (&[u8], &BranchRecord),
         path: &str,
     ) -> Result<Option<Entry>> {
-        let resolved = ResolvedRef::branch(branch, bytes.to_vec())?;
+        let resolved = ResolvedRef::of_record(branch, record, bytes.to_vec());
         self.lookup(repo, &resolved, path).await
     }
 
@@ -574,7 +570,7 @@ impl Engine {
                 let current_raw = self.inner.kv.get(&staged_key).await?;
                 let current = match &current_raw {
                     Some(raw) => decode_staged(raw)?,
-                    None => self.visible(repo, branch, &bytes, path).await?,
+                    None => self.visible(repo, branch, (&bytes, &record), path).await?,
                 };
                 check_condition(condition, current.as_ref(), path)?;
                 batch.require(staged_key.clone(), current_raw);
@@ -615,6 +611,14 @@ fn check_condition(condition: &WriteCondition, current: Option<&Entry>, path: &s
             format!("the condition on {path:?} does not hold"),
         ))
     }
+}
+
+/// A read that met a new branch record each of the times it was done.
+pub(crate) fn changing() -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        "the branch kept changing while it was read; try again",
+    )
 }
 
 fn busy(branch: &str) -> Error {

@@ -29,13 +29,22 @@ impl ResolvedRef {
     /// A bare branch, from its record as stored.
     pub(crate) fn branch(name: &str, bytes: Vec<u8>) -> Result<Self> {
         let record = crate::branch::BranchRecord::decode(&bytes)?;
-        Ok(Self {
+        Ok(Self::of_record(name, &record, bytes))
+    }
+
+    /// A bare branch, from its record decoded and as stored.
+    pub(crate) fn of_record(
+        name: &str,
+        record: &crate::branch::BranchRecord,
+        bytes: Vec<u8>,
+    ) -> Self {
+        Self {
             commit: record.head.clone(),
             branch: Some(name.to_string()),
             tokens: record.tokens(),
-            workspace: record.workspace,
+            workspace: record.workspace.clone(),
             record: Some(bytes),
-        })
+        }
     }
 }
 
