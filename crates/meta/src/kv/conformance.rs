@@ -9,6 +9,7 @@ use crate::error::ErrorKind;
 pub async fn suite(kv: Arc<dyn Kv>) {
     get_put_delete(kv.as_ref()).await;
     scan_order_bounds_limit(kv.as_ref()).await;
+    delete_range_bounds_and_steps(kv.as_ref()).await;
     conditions(kv.as_ref()).await;
     concurrent_compare_and_swap(kv.clone()).await;
     no_write_skew(kv.clone()).await;
@@ -58,6 +59,38 @@ async fn scan_order_bounds_limit(kv: &dyn Kv) {
     assert!(kv.get(b"t/x").await.unwrap().is_some());
     kv.delete(b"r/x").await.unwrap();
     kv.delete(b"t/x").await.unwrap();
+}
+
+/// A range deletion takes exactly `start <= key < end`, whatever the step, and nothing of
+/// an empty or inverted range.
+async fn delete_range_bounds_and_steps(kv: &dyn Kv) {
+    let mut b = WriteBatch::new();
+    for i in 0..40 {
+        b.put(format!("d/{i:03}"), format!("v{i}"));
+    }
+    b.put("d", "the prefix itself");
+    b.put("e/x", "after");
+    kv.write(b).await.unwrap();
+
+    // Steps of 3 over 10 keys: the last step is short; exact multiples end on an empty one.
+    assert_eq!(kv.delete_range(b"d/010", b"d/020", 3).await.unwrap(), 10);
+    assert_eq!(kv.delete_range(b"d/020", b"d/026", 3).await.unwrap(), 6);
+    let left = kv.scan_prefix(b"d/", 100).await.unwrap();
+    let left: Vec<_> = left.iter().map(|(k, _)| k.as_slice()).collect();
+    assert_eq!(left.len(), 24);
+    assert_eq!(left[9], b"d/009");
+    assert_eq!(left[10], b"d/026", "end is exclusive");
+    assert_eq!(kv.delete_range(b"d/010", b"d/020", 3).await.unwrap(), 0);
+    assert_eq!(kv.delete_range(b"d/030", b"d/020", 3).await.unwrap(), 0);
+    assert_eq!(kv.scan_prefix(b"d/", 100).await.unwrap().len(), 24);
+
+    // A step of 0 still makes progress.
+    assert_eq!(kv.delete_prefix(b"d/", 0).await.unwrap(), 24);
+    assert!(kv.scan_prefix(b"d/", 100).await.unwrap().is_empty());
+    assert!(kv.get(b"d").await.unwrap().is_some());
+    assert!(kv.get(b"e/x").await.unwrap().is_some());
+    kv.delete(b"d").await.unwrap();
+    kv.delete(b"e/x").await.unwrap();
 }
 
 async fn conditions(kv: &dyn Kv) {

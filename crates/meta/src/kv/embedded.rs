@@ -241,6 +241,44 @@ fn apply_group(
     Ok(outcomes)
 }
 
+/// Delete the first `step` keys of `start..end` in one transaction of its own (redb lets
+/// one write transaction run at a time, so this waits for the writer's group, and the
+/// writer for it). Returns how many keys it deleted.
+fn delete_step(
+    db: &Database,
+    start: &[u8],
+    end: &[u8],
+    step: usize,
+) -> std::result::Result<usize, redb::Error> {
+    let tx = db.begin_write()?;
+    let deleted = {
+        let mut table = tx.open_table(TABLE)?;
+        // Where this step stops: the first key past `step` keys, or the range's end.
+        let mut count = 0;
+        let mut stop = None;
+        for item in table.range::<&[u8]>(start..end)? {
+            let (key, _) = item?;
+            if count == step {
+                stop = Some(key.value().to_vec());
+                break;
+            }
+            count += 1;
+        }
+        if count > 0 {
+            let upper = stop.as_deref().unwrap_or(end);
+            table.retain_in::<&[u8], _>(start..upper, |_, _| false)?;
+        }
+        count
+    };
+    if deleted == 0 {
+        // Nothing to make durable: no commit, no fsync.
+        tx.abort()?;
+    } else {
+        tx.commit()?;
+    }
+    Ok(deleted)
+}
+
 #[async_trait]
 impl Kv for EmbeddedKv {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -267,6 +305,31 @@ impl Kv for EmbeddedKv {
             out.push((k.value().to_vec(), v.value().to_vec()));
         }
         Ok(out)
+    }
+
+    /// Drops each step's keys in place (redb's `retain_in` removes them leaf by leaf),
+    /// instead of reading every pair and deleting keys one at a time: a commit of a million
+    /// staged objects spent nearly half its time deleting them that way.
+    async fn delete_range(&self, start: &[u8], end: &[u8], step: usize) -> Result<usize> {
+        if start >= end {
+            return Ok(0);
+        }
+        let step = step.max(1);
+        let mut deleted = 0;
+        loop {
+            // The database is taken afresh for each step, so that a reopen after an I/O
+            // error does not wait on this loop.
+            let db = self.database()?;
+            let (start, end) = (start.to_vec(), end.to_vec());
+            let n = tokio::task::spawn_blocking(move || delete_step(&db, &start, &end, step))
+                .await
+                .map_err(|e| Error::unavailable("embedded metadata store").with_source(e))?
+                .map_err(db_error)?;
+            deleted += n;
+            if n < step {
+                return Ok(deleted);
+            }
+        }
     }
 
     async fn write(&self, batch: WriteBatch) -> Result<()> {

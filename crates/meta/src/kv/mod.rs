@@ -66,6 +66,25 @@ pub trait Kv: Send + Sync + 'static {
     /// Fails with [`ErrorKind::PreconditionFailed`] (and writes nothing) when a condition
     /// does not hold.
     async fn write(&self, batch: WriteBatch) -> Result<()>;
+
+    /// Delete every key with `start <= key < end`, at most `step` keys per atomic, durable
+    /// step (the whole is not atomic). Returns how many keys were deleted. This reads and
+    /// deletes key by key; a backend that can drop a key range in place overrides it.
+    async fn delete_range(&self, start: &[u8], end: &[u8], step: usize) -> Result<usize> {
+        let mut deleted = 0;
+        loop {
+            let batch = self.scan(start, end, step.max(1)).await?;
+            if batch.is_empty() {
+                return Ok(deleted);
+            }
+            let mut w = WriteBatch::new();
+            for (k, _) in &batch {
+                w.delete(k.clone());
+            }
+            deleted += batch.len();
+            self.write(w).await?;
+        }
+    }
 }
 
 /// The end of the key range that holds every key starting with `prefix`.
@@ -136,20 +155,7 @@ pub trait KvExt: Kv {
 
     /// Delete every key under `prefix`, in batches of `page` keys. Not atomic as a whole.
     async fn delete_prefix(&self, prefix: &[u8], page: usize) -> Result<usize> {
-        let end = prefix_end(prefix);
-        let mut deleted = 0;
-        loop {
-            let batch = self.scan(prefix, &end, page).await?;
-            if batch.is_empty() {
-                return Ok(deleted);
-            }
-            let mut w = WriteBatch::new();
-            for (k, _) in &batch {
-                w.delete(k.clone());
-            }
-            deleted += batch.len();
-            self.write(w).await?;
-        }
+        self.delete_range(prefix, &prefix_end(prefix), page).await
     }
 }
 
