@@ -76,6 +76,10 @@ WITH expected AS (
 )
 SELECT ok FROM verdict";
 
+/// The first $3 keys with `$1 <= key < $2`, deleted on the server: no pair travels.
+const DELETE_RANGE: &str = "DELETE FROM sluice_kv WHERE key IN \
+    (SELECT key FROM sluice_kv WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3)";
+
 /// How often a write that lost a serialization race is tried again before giving up.
 const WRITE_ATTEMPTS: u32 = 64;
 
@@ -292,6 +296,38 @@ impl Kv for PostgresKv {
             .into_iter()
             .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
             .collect())
+    }
+
+    async fn delete_range(&self, start: &[u8], end: &[u8], step: usize) -> Result<usize> {
+        if start >= end {
+            return Ok(0);
+        }
+        let step = step.max(1);
+        let limit = i64::try_from(step).unwrap_or(i64::MAX);
+        let mut deleted = 0;
+        let mut attempt = 0;
+        loop {
+            let client = self.writers.get().await.map_err(|e| self.pool_error(e))?;
+            let statement = client
+                .prepare_cached(DELETE_RANGE)
+                .await
+                .map_err(|e| self.sql_error(e))?;
+            match client.execute(&statement, &[&start, &end, &limit]).await {
+                Ok(n) => {
+                    attempt = 0;
+                    deleted += n as usize;
+                    if (n as usize) < step {
+                        return Ok(deleted);
+                    }
+                }
+                Err(e) if retryable(&e) && attempt < WRITE_ATTEMPTS => {
+                    attempt += 1;
+                    let pause = fastrand::u64(0..(1u64 << attempt.min(6)));
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(e) => return Err(self.sql_error(e)),
+            }
+        }
     }
 
     async fn write(&self, batch: WriteBatch) -> Result<()> {
