@@ -100,12 +100,11 @@ impl Kv for CountingKv {
         self.inner.write(batch).await
     }
 
-    /// One request, which sends the range's two bounds (the inner store may take several
-    /// steps).
-    async fn delete_range(&self, start: &[u8], end: &[u8], step: usize) -> Result<usize> {
+    /// One request, which sends the range's two bounds.
+    async fn delete_range_step(&self, start: &[u8], end: &[u8], limit: usize) -> Result<usize> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.bytes_written
             .fetch_add((start.len() + end.len()) as u64, Ordering::Relaxed);
-        self.inner.delete_range(start, end, step).await
+        self.inner.delete_range_step(start, end, limit).await
     }
 }

@@ -167,7 +167,7 @@ enum Job {
     DeleteStep {
         start: Vec<u8>,
         end: Vec<u8>,
-        step: usize,
+        limit: usize,
         reply: oneshot::Sender<Result<usize>>,
     },
 }
@@ -186,10 +186,10 @@ fn writer_loop(slot: Slot, path: PathBuf, mut rx: mpsc::UnboundedReceiver<Job>) 
             Job::DeleteStep {
                 start,
                 end,
-                step,
+                limit,
                 reply,
             } => {
-                let outcome = on_database(&slot, &path, |db| delete_step(db, &start, &end, step));
+                let outcome = on_database(&slot, &path, |db| delete_step(db, &start, &end, limit));
                 let _ = reply.send(outcome.map_err(Error::unavailable));
             }
             Job::Batch(batch, reply) => {
@@ -293,23 +293,23 @@ fn apply_group(
     Ok(outcomes)
 }
 
-/// Delete the first `step` keys of `start..end` in one transaction. Returns how many keys
+/// Delete the first `limit` keys of `start..end` in one transaction. Returns how many keys
 /// it deleted.
 fn delete_step(
     db: &Database,
     start: &[u8],
     end: &[u8],
-    step: usize,
+    limit: usize,
 ) -> std::result::Result<usize, redb::Error> {
     let tx = db.begin_write()?;
     let deleted = {
         let mut table = tx.open_table(TABLE)?;
-        // Where this step stops: the first key past `step` keys, or the range's end.
+        // Where this step stops: the first key past `limit` keys, or the range's end.
         let mut count = 0;
         let mut stop = None;
         for item in table.range::<&[u8]>(start..end)? {
             let (key, _) = item?;
-            if count == step {
+            if count == limit {
                 stop = Some(key.value().to_vec());
                 break;
             }
@@ -358,29 +358,18 @@ impl Kv for EmbeddedKv {
         Ok(out)
     }
 
-    /// Drops each step's keys in place (redb's `retain_in` removes them leaf by leaf),
+    /// Drops the step's keys in place (redb's `retain_in` removes them leaf by leaf),
     /// instead of reading every pair and deleting keys one at a time: a commit of a million
     /// staged objects spent nearly half its time deleting them that way.
-    async fn delete_range(&self, start: &[u8], end: &[u8], step: usize) -> Result<usize> {
-        if start >= end {
-            return Ok(0);
-        }
-        let step = step.max(1);
-        let mut deleted = 0;
-        loop {
-            let (reply, answer) = oneshot::channel();
-            self.send(Job::DeleteStep {
-                start: start.to_vec(),
-                end: end.to_vec(),
-                step,
-                reply,
-            })?;
-            let n = answer.await.map_err(|_| writer_stopped())??;
-            deleted += n;
-            if n < step {
-                return Ok(deleted);
-            }
-        }
+    async fn delete_range_step(&self, start: &[u8], end: &[u8], limit: usize) -> Result<usize> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::DeleteStep {
+            start: start.to_vec(),
+            end: end.to_vec(),
+            limit,
+            reply,
+        })?;
+        answer.await.map_err(|_| writer_stopped())?
     }
 
     async fn write(&self, batch: WriteBatch) -> Result<()> {

@@ -67,23 +67,20 @@ pub trait Kv: Send + Sync + 'static {
     /// does not hold.
     async fn write(&self, batch: WriteBatch) -> Result<()>;
 
-    /// Delete every key with `start <= key < end`, at most `step` keys per atomic, durable
-    /// step (the whole is not atomic). Returns how many keys were deleted. This reads and
-    /// deletes key by key; a backend that can drop a key range in place overrides it.
-    async fn delete_range(&self, start: &[u8], end: &[u8], step: usize) -> Result<usize> {
-        let mut deleted = 0;
-        loop {
-            let batch = self.scan(start, end, step.max(1)).await?;
-            if batch.is_empty() {
-                return Ok(deleted);
-            }
-            let mut w = WriteBatch::new();
-            for (k, _) in &batch {
-                w.delete(k.clone());
-            }
-            deleted += batch.len();
-            self.write(w).await?;
+    /// Delete the first `limit` keys with `start <= key < end` (all of them when there are
+    /// fewer), atomically and durably. Returns how many it deleted. This reads the keys and
+    /// deletes them by key; a backend that can drop a key range in place overrides it.
+    async fn delete_range_step(&self, start: &[u8], end: &[u8], limit: usize) -> Result<usize> {
+        let batch = self.scan(start, end, limit).await?;
+        if batch.is_empty() {
+            return Ok(0);
         }
+        let mut w = WriteBatch::new();
+        for (k, _) in &batch {
+            w.delete(k.clone());
+        }
+        self.write(w).await?;
+        Ok(batch.len())
     }
 }
 
@@ -149,6 +146,23 @@ pub trait KvExt: Kv {
             out.extend(batch);
             if !full {
                 return Ok(out);
+            }
+        }
+    }
+
+    /// Delete every key with `start <= key < end`, in steps of at most `step` keys, each
+    /// atomic and durable (the whole is not). Returns how many keys were deleted.
+    async fn delete_range(&self, start: &[u8], end: &[u8], step: usize) -> Result<usize> {
+        if start >= end {
+            return Ok(0);
+        }
+        let step = step.max(1);
+        let mut deleted = 0;
+        loop {
+            let n = self.delete_range_step(start, end, step).await?;
+            deleted += n;
+            if n < step {
+                return Ok(deleted);
             }
         }
     }

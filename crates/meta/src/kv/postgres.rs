@@ -298,30 +298,19 @@ impl Kv for PostgresKv {
             .collect())
     }
 
-    async fn delete_range(&self, start: &[u8], end: &[u8], step: usize) -> Result<usize> {
-        if start >= end {
-            return Ok(0);
-        }
-        let step = step.max(1);
-        let limit = i64::try_from(step).unwrap_or(i64::MAX);
-        let mut deleted = 0;
+    async fn delete_range_step(&self, start: &[u8], end: &[u8], limit: usize) -> Result<usize> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut attempt = 0;
         loop {
+            attempt += 1;
             let client = self.writers.get().await.map_err(|e| self.pool_error(e))?;
             let statement = client
                 .prepare_cached(DELETE_RANGE)
                 .await
                 .map_err(|e| self.sql_error(e))?;
             match client.execute(&statement, &[&start, &end, &limit]).await {
-                Ok(n) => {
-                    attempt = 0;
-                    deleted += n as usize;
-                    if (n as usize) < step {
-                        return Ok(deleted);
-                    }
-                }
+                Ok(n) => return Ok(n as usize),
                 Err(e) if retryable(&e) && attempt < WRITE_ATTEMPTS => {
-                    attempt += 1;
                     let pause = fastrand::u64(0..(1u64 << attempt.min(6)));
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
